@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// core/api.cpp — the out-of-line half of the hot path: span begin/finish, spills, thread attach.
+//
+// Rules (HACKING.md): after a thread's first span nothing here allocates, locks, makes a system
+// call or throws. The first span of a thread (attach) allocates its ring; that is the one slow path.
+#include <sys/random.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/engine.h"
+#include "ring/record.h"
+#include "sampler/consistent.h"
+#include "tracecraft/trace.h"
+
+namespace tracecraft::detail {
+
+hot_config g_hot;
+constinit thread_local tls_block t_tls TC_TLS_IE = {nullptr, {}, 0};
+
+class span_base_access {
+ public:
+  static span_data& d(span_base& s) noexcept { return s.d_; }
+  static unsigned char* var(span_base& s) noexcept { return s.var_; }
+  static std::uint8_t& state(span_base& s) noexcept { return s.state_; }
+  static constexpr std::uint8_t off = span_base::state_off;
+  static constexpr std::uint8_t unsampled = span_base::state_unsampled;
+  static constexpr std::uint8_t recording = span_base::state_recording;
+};
+using A = span_base_access;
+
+thread_state::thread_state(std::size_t ring_bytes) noexcept
+    : storage(new (std::nothrow) unsigned char[ring_bytes]), ring(storage.get(), ring_bytes) {}
+thread_state::~thread_state() = default;
+
+thread_state* thread_state::create(std::size_t ring_bytes) noexcept {
+  auto* ts = new (std::nothrow) thread_state(ring_bytes);
+  if (ts != nullptr && ts->storage == nullptr) {
+    delete ts;
+    return nullptr;
+  }
+  return ts;
+}
+
+namespace {
+
+// wyrand: one multiply-xorshift per 64 bits, state per thread (seeded from getrandom on attach,
+// so a fork child never repeats its parent's ids).
+inline std::uint64_t next_random() noexcept {
+  std::uint64_t& s = t_tls.rng;
+  s += 0xa0761d6478bd642full;
+  const __uint128_t m = static_cast<__uint128_t>(s) * (s ^ 0xe7037ed1a0b428dbull);
+  return static_cast<std::uint64_t>(m >> 64) ^ static_cast<std::uint64_t>(m);
+}
+
+inline void new_span_id(std::uint8_t out[8]) noexcept {
+  std::uint64_t v;
+  do v = next_random();
+  while (v == 0);
+  std::memcpy(out, &v, 8);
+}
+
+void seed_rng() noexcept {
+  std::uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed)) {
+    seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+           reinterpret_cast<std::uintptr_t>(&t_tls) * 0x9E3779B97F4A7C15ull;
+  }
+  t_tls.rng = seed;
+}
+
+thread_local bool t_exiting = false;
+
+// Releases the thread's hold on its ring when the thread exits; the drain reclaims it after
+// reading it to the end.
+struct exit_guard {
+  bool armed = false;
+  ~exit_guard() {
+    t_exiting = true;
+    if (auto* ts = static_cast<thread_state*>(t_tls.state)) {
+      t_tls.state = nullptr;
+      ts->closed.store(true, std::memory_order_release);  // pairs with the drain's acquire
+      ts->release();
+    }
+  }
+};
+thread_local exit_guard t_guard;
+
+TC_NOINLINE_COLD thread_state* attach(std::uint32_t gen) noexcept;
+
+thread_state* attach(std::uint32_t gen) noexcept {
+  if (t_exiting) return nullptr;
+  engine* e = g_engine.load(std::memory_order_acquire);
+  if (e == nullptr || e->gen != gen || !e->running.load(std::memory_order_relaxed)) return nullptr;
+  ensure_drain_started(e);
+  thread_state* ts = thread_state::create(e->ring_bytes);
+  if (ts == nullptr) return nullptr;
+  ts->gen = gen;
+  if (auto* old = static_cast<thread_state*>(t_tls.state)) {  // belonged to an earlier engine
+    old->closed.store(true, std::memory_order_release);
+    old->release();
+  }
+  t_tls.state = ts;
+  seed_rng();
+  t_guard.armed = true;  // constructs the guard: its destructor runs at thread exit
+  e->register_ring(ts);
+  return ts;
+}
+
+// Writes the span's inline items as one fragment record and empties the buffer.
+void spill(span_base& s, thread_state* ts) noexcept {
+  span_data& d = A::d(s);
+  if (d.var_len == 0) return;
+  const std::uint32_t n = round8(sizeof(record_header) + sizeof(fragment_header) + d.var_len);
+  unsigned char* p = ts != nullptr ? ts->ring.try_reserve(n) : nullptr;
+  if (p == nullptr) {
+    if (ts != nullptr) thread_state::bump(ts->fragments_lost);
+    d.span_flags |= span_flag_fragment_lost;
+    d.var_len = 0;
+    return;
+  }
+  const record_header h{n, record_fragment, {0, 0, 0}};
+  fragment_header fh;
+  std::memcpy(fh.span_id, d.span_id, 8);
+  std::memcpy(fh.trace_id, d.trace_id, 16);
+  fh.len = d.var_len;
+  fh.seq = d.frag_count;
+  fh.reserved = 0;
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, &fh, sizeof fh);
+  std::memcpy(p + sizeof h + sizeof fh, A::var(s), d.var_len);
+  ts->ring.commit(n);
+  ++d.frag_count;
+  d.var_len = 0;
+}
+
+inline void reset_record(span_data& d) noexcept {
+  d.status = 0;
+  d.span_flags = 0;
+  d.frag_count = 0;
+  d.n_attrs = d.n_events = d.n_links = 0;
+  d.dropped_attrs = d.dropped_events = d.dropped_links = 0;
+  d.var_len = 0;
+}
+
+}  // namespace
+
+thread_state* ensure_state() noexcept {
+  const std::uint32_t gen = g_hot.gen.load(std::memory_order_acquire);
+  if (gen == 0) return nullptr;
+  thread_hot* h = t_tls.state;
+  if (TC_LIKELY(h != nullptr && h->gen == gen)) return static_cast<thread_state*>(h);
+  return attach(gen);
+}
+
+void begin_child(span_base& s, const span_context& parent) noexcept {
+  thread_state* ts = ensure_state();
+  if (TC_UNLIKELY(ts == nullptr)) return;  // stays off
+  span_data& d = A::d(s);
+  std::memcpy(d.trace_id, parent.trace_id, 16);
+  new_span_id(d.span_id);
+  std::memcpy(d.parent_id, parent.span_id, 8);
+  d.parent_remote = parent.remote ? 2 : 1;
+  d.trace_flags = parent.flags & (flag_sampled | flag_random);
+  d.sample_reason = parent.remote ? reason_parent : reason_none;
+  reset_record(d);
+  d.start = ticks();
+  A::state(s) = A::recording;
+}
+
+void begin_root(span_base& s, const trace_id* tid) noexcept {
+  thread_state* ts = ensure_state();
+  if (TC_UNLIKELY(ts == nullptr)) return;
+  engine* e = g_engine.load(std::memory_order_relaxed);
+  span_data& d = A::d(s);
+  std::uint64_t r;
+  if (tid == nullptr) {
+    const std::uint64_t hi = next_random(), lo = next_random();
+    std::memcpy(d.trace_id, &hi, 8);
+    std::memcpy(d.trace_id + 8, &lo, 8);
+    d.trace_flags = flag_random;  // all 16 bytes come from the generator
+    r = randomness_from_id(d.trace_id);
+  } else {
+    std::memcpy(d.trace_id, tid->bytes, 16);
+    d.trace_flags = 0;
+    r = randomness_from_host_id(d.trace_id);
+  }
+  new_span_id(d.span_id);
+  if (e->never_sample || !keep(r, e->threshold)) {
+    thread_state::bump(ts->sampled_out);
+    A::state(s) = A::unsampled;
+    return;
+  }
+  d.trace_flags |= flag_sampled;
+  std::memset(d.parent_id, 0, 8);
+  d.parent_remote = 0;
+  d.sample_reason = reason_rate;
+  reset_record(d);
+  d.start = ticks();
+  A::state(s) = A::recording;
+}
+
+void count_sampled_out_slow() noexcept {
+  if (thread_state* ts = ensure_state()) thread_state::bump(ts->sampled_out);
+}
+
+void finish(span_base& s) noexcept {
+  if (g_hot.gen.load(std::memory_order_relaxed) == 0) return;  // engine off: not recorded
+  thread_state* ts = ensure_state();
+  if (TC_UNLIKELY(ts == nullptr)) return;
+  span_data& d = A::d(s);
+  d.end = ticks();
+  const std::uint32_t n = round8(sizeof(record_header) + sizeof(span_data) + d.var_len);
+  unsigned char* p = ts->ring.try_reserve(n);
+  if (TC_UNLIKELY(p == nullptr)) {
+    thread_state::bump(ts->ring_full);
+    return;
+  }
+  const record_header h{n, record_span, {0, 0, 0}};
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, &d, sizeof d);
+  std::memcpy(p + sizeof h + sizeof d, A::var(s), d.var_len);
+  ts->ring.commit(n);
+  thread_state::bump(ts->written);
+}
+
+unsigned char* reserve_slow(span_base& s, std::size_t n) noexcept {
+  spill(s, ensure_state());
+  if (n > inline_bytes) return nullptr;
+  A::d(s).var_len = static_cast<std::uint16_t>(n);
+  return A::var(s);
+}
+
+void put_large_string(span_base& s, std::uint8_t kmode, const void* key, std::uint16_t klen,
+                      std::string_view v) noexcept {
+  thread_state* ts = ensure_state();
+  spill(s, ts);  // keep item order: what was inline goes first
+  span_data& d = A::d(s);
+  if (ts == nullptr) return;
+  const std::size_t kbytes = kmode == key_literal ? 8 : klen;
+  const std::size_t fixed = sizeof(record_header) + sizeof(fragment_header) + 4 + kbytes + 4;
+  const std::size_t room = ts->ring.max_record() - fixed - 8;
+  if (v.size() > room) v = utf8_prefix(v, room);
+  const std::uint32_t item = static_cast<std::uint32_t>(4 + kbytes + 4 + v.size());
+  const std::uint32_t n = round8(sizeof(record_header) + sizeof(fragment_header) + item);
+  unsigned char* p = ts->ring.try_reserve(n);
+  if (p == nullptr) {
+    thread_state::bump(ts->fragments_lost);
+    d.span_flags |= span_flag_fragment_lost;
+    return;
+  }
+  const record_header h{n, record_fragment, {0, 0, 0}};
+  fragment_header fh;
+  std::memcpy(fh.span_id, d.span_id, 8);
+  std::memcpy(fh.trace_id, d.trace_id, 16);
+  fh.len = item;
+  fh.seq = d.frag_count;
+  fh.reserved = 0;
+  std::memcpy(p, &h, sizeof h);
+  std::memcpy(p + sizeof h, &fh, sizeof fh);
+  unsigned char* q = p + sizeof h + sizeof fh;
+  q[0] = item_string;
+  q[1] = kmode;
+  std::memcpy(q + 2, &klen, 2);
+  std::memcpy(q + 4, key, kbytes);
+  const auto len = static_cast<std::uint32_t>(v.size());
+  std::memcpy(q + 4 + kbytes, &len, 4);
+  std::memcpy(q + 8 + kbytes, v.data(), v.size());
+  ts->ring.commit(n);
+  ++d.frag_count;
+  ++d.n_attrs;
+}
+
+std::uint64_t now_ticks() noexcept { return ticks(); }
+
+void adopt_context(const span_context& c) noexcept {
+  t_tls.ctx = c;
+  if (c.valid()) ensure_state();  // so unsampled children are counted on this thread
+}
+
+}  // namespace tracecraft::detail

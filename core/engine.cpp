@@ -1,0 +1,736 @@
+// SPDX-License-Identifier: Apache-2.0
+// core/engine.cpp — the drain thread: reads every ring in batches, joins fragments, decodes span
+// records into views and feeds the exporters; plus the engine's lifecycle and fork handling.
+#include "core/engine.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "core/diag.h"
+#include "ring/record.h"
+#include "sampler/consistent.h"
+
+namespace tracecraft::detail {
+
+std::atomic<engine*> g_engine{nullptr};
+
+namespace {
+
+std::atomic<std::uint32_t> g_gen_counter{0};
+std::mutex g_lifecycle_mu;  // init / shutdown / fork; never taken on a request thread
+
+std::uint32_t next_gen() noexcept {
+  std::uint32_t g = g_gen_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (g == 0) g = g_gen_counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  return g;
+}
+
+std::size_t ring_bytes_for(std::uint32_t kb) noexcept {
+  std::size_t bytes = std::size_t{kb} * 1024;
+  std::size_t p = 4096;
+  while (p < bytes && p < (std::size_t{1} << 30)) p <<= 1;
+  return p;
+}
+
+template <class T>
+T rd(const unsigned char* p) noexcept {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::uint64_t id_u64(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Truncates to at most `limit` code points (attribute value length limit, standards §3).
+std::string_view truncate_chars(std::string_view s, std::uint32_t limit) noexcept {
+  if (limit == 0 || s.size() <= limit) return s;
+  std::uint32_t chars = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (chars == limit) return s.substr(0, i);
+      ++chars;
+    }
+  }
+  return s;
+}
+
+struct kind_mapping {
+  std::uint8_t otel;
+  const char* operation;      // gen_ai.operation.name, or nullptr
+  const char* openinference;  // openinference.span.kind, or nullptr
+  const char* step;           // tracecraft.step.type, or nullptr for plain OTel kinds
+};
+
+// Step types onto OTel kinds (standards §6: inference/retrieval CLIENT, agents in-process and
+// tools INTERNAL) plus the OpenInference kind for Phoenix-style backends.
+kind_mapping map_kind(kind k) noexcept {
+  switch (k) {
+    case kind::server: return {otel_server, nullptr, nullptr, nullptr};
+    case kind::client: return {otel_client, nullptr, nullptr, nullptr};
+    case kind::producer: return {otel_producer, nullptr, nullptr, nullptr};
+    case kind::consumer: return {otel_consumer, nullptr, nullptr, nullptr};
+    case kind::agent: return {otel_internal, "invoke_agent", "AGENT", "agent"};
+    case kind::llm: return {otel_client, "chat", "LLM", "llm"};
+    case kind::tool: return {otel_internal, "execute_tool", "TOOL", "tool"};
+    case kind::retrieval: return {otel_client, "retrieval", "RETRIEVER", "retrieval"};
+    case kind::memory: return {otel_client, nullptr, nullptr, "memory"};
+    case kind::guardrail: return {otel_internal, nullptr, "GUARDRAIL", "guardrail"};
+    case kind::evaluation: return {otel_internal, nullptr, "EVALUATOR", "evaluation"};
+    case kind::workflow: return {otel_internal, "invoke_workflow", "CHAIN", "workflow"};
+    default: return {otel_internal, nullptr, nullptr, nullptr};
+  }
+}
+
+attr_view string_attr(std::string_view k, std::string_view v) noexcept {
+  attr_view a;
+  a.key = k;
+  a.type = value::type::string;
+  a.s = v;
+  return a;
+}
+
+}  // namespace
+
+engine::engine(const config& c) : cfg(c) {
+  resource = build_resource(cfg);
+  ring_bytes = ring_bytes_for(cfg.ring_kb);
+  never_sample = !(cfg.sampling_rate > 0.0);
+  threshold = threshold_for(cfg.sampling_rate);
+  for (exporter_kind k : cfg.exporters) {
+    if (k == exporter_kind::jsonl) exporters.push_back(make_jsonl_exporter(cfg, resource));
+    if (k == exporter_kind::console) exporters.push_back(make_console_exporter(cfg, resource));
+    if (exporters.size() == 4) break;
+  }
+  view.attrs.reserve(64);
+  view.nested.reserve(64);
+  view.events.reserve(16);
+  view.links.reserve(16);
+  scratch.reserve(64 * 1024);
+}
+
+void engine::register_ring(thread_state* ts) noexcept {
+  if (!new_rings.enqueue(ts)) {  // out of memory in the queue: the ring is never drained
+    ts->closed.store(true, std::memory_order_release);
+    ts->release();
+  }
+}
+
+bool engine::start_drain() noexcept {
+  try {
+    drain_alive.store(true, std::memory_order_release);
+    thread = std::thread([this] { drain_main(); });
+    return true;
+  } catch (...) {
+    drain_alive.store(false, std::memory_order_release);
+    diag(log_level::error, "cannot start the drain thread; tracing is off");
+    return false;
+  }
+}
+
+void engine::fold_and_release(thread_state* ts) noexcept {
+  {
+    std::lock_guard<std::mutex> lk(registry_mu);
+    folded_written += ts->written.load(std::memory_order_relaxed);
+    folded_ring_full += ts->ring_full.load(std::memory_order_relaxed);
+    folded_sampled_out += ts->sampled_out.load(std::memory_order_relaxed);
+    folded_frag_lost += ts->fragments_lost.load(std::memory_order_relaxed);
+    folded_attrs_dropped += ts->attrs_dropped.load(std::memory_order_relaxed);
+    rings.erase(std::find(rings.begin(), rings.end(), ts));
+  }
+  ts->release();
+}
+
+// Decodes one span record (and its fragments, already joined into `joined` when given) into
+// `view`. Returns false on a malformed record (never expected; guarded so a bug cannot crash).
+bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept {
+  if (size < sizeof(record_header) + sizeof(span_data)) return false;
+  const auto* d = reinterpret_cast<const span_data*>(rec + sizeof(record_header));
+  span_data hd;
+  std::memcpy(&hd, d, sizeof hd);
+  if (sizeof(record_header) + sizeof(span_data) + hd.var_len > size) return false;
+  const unsigned char* var = rec + sizeof(record_header) + sizeof(span_data);
+  std::size_t var_len = hd.var_len;
+  if (joined != nullptr) {
+    joined->append(reinterpret_cast<const char*>(var), var_len);
+    var = reinterpret_cast<const unsigned char*>(joined->data());
+    var_len = joined->size();
+  }
+
+  span_view& v = view;
+  v.trace_id = d->trace_id;
+  v.span_id = d->span_id;
+  v.parent_id = id_u64(d->parent_id) != 0 ? d->parent_id : nullptr;
+  v.parent_remote = hd.parent_remote == 2;
+  v.name = std::string_view(hd.name != nullptr ? hd.name : "", hd.name_len);
+  v.step = static_cast<kind>(hd.kind);
+  const kind_mapping km = map_kind(v.step);
+  v.otel = km.otel;
+  v.trace_flags = hd.trace_flags;
+  v.start_ns = clock.to_ns(hd.start);
+  v.end_ns = clock.to_ns(hd.end);
+  if (v.end_ns < v.start_ns) v.end_ns = v.start_ns;
+  v.status = hd.status;
+  v.status_message = {};
+  v.attrs.clear();
+  v.nested.clear();
+  v.events.clear();
+  v.links.clear();
+  v.dropped_attrs = hd.dropped_attrs;
+  v.dropped_events = hd.dropped_events;
+  v.dropped_links = hd.dropped_links;
+
+  // Derived attributes first, so a host's own value for the same key wins in the dedupe below.
+  if (km.operation != nullptr) v.attrs.push_back(string_attr("gen_ai.operation.name", km.operation));
+  if (km.openinference != nullptr) v.attrs.push_back(string_attr("openinference.span.kind", km.openinference));
+  if (km.step != nullptr) v.attrs.push_back(string_attr("tracecraft.step.type", km.step));
+  const std::size_t derived = v.attrs.size();
+  if (v.local_root()) {
+    static constexpr char hexd[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      run_id_[2 * i] = hexd[d->trace_id[i] >> 4];
+      run_id_[2 * i + 1] = hexd[d->trace_id[i] & 15];
+    }
+    v.attrs.push_back(string_attr("run_id", std::string_view(run_id_, 32)));
+  }
+
+  // Items: attributes go to `attrs` unless an event or link is still owed nested ones.
+  std::uint32_t owed = 0;
+  bool owed_event = false;
+  const unsigned char* p = var;
+  const unsigned char* end = var + var_len;
+  while (p < end) {
+    const std::uint8_t tag = p[0];
+    if (tag >= item_bool && tag <= item_string) {
+      if (end - p < 4) return false;
+      const std::uint8_t kmode = p[1];
+      const std::uint16_t klen = rd<std::uint16_t>(p + 2);
+      const std::size_t kbytes = kmode == key_literal ? 8 : klen;
+      if (static_cast<std::size_t>(end - p) < 4 + kbytes) return false;
+      attr_view a;
+      a.key = kmode == key_literal ? std::string_view(rd<const char*>(p + 4), klen)
+                                   : std::string_view(reinterpret_cast<const char*>(p + 4), klen);
+      p += 4 + kbytes;
+      a.type = static_cast<value::type>(tag);
+      if (tag == item_bool) {
+        if (end - p < 1) return false;
+        a.b = p[0] != 0;
+        p += 1;
+      } else if (tag == item_int || tag == item_double) {
+        if (end - p < 8) return false;
+        if (tag == item_int)
+          a.i = rd<std::int64_t>(p);
+        else
+          a.d = rd<double>(p);
+        p += 8;
+      } else {
+        if (end - p < 4) return false;
+        const std::uint32_t n = rd<std::uint32_t>(p);
+        if (static_cast<std::size_t>(end - p) < 4 + std::size_t{n}) return false;
+        a.s = truncate_chars(std::string_view(reinterpret_cast<const char*>(p + 4), n), cfg.attribute_value_length_limit);
+        p += 4 + n;
+      }
+      if (owed > 0) {
+        --owed;
+        v.nested.push_back(a);
+        if (owed_event)
+          ++v.events.back().attr_count;
+        else
+          ++v.links.back().attr_count;
+      } else {
+        v.attrs.push_back(a);
+      }
+    } else if (tag == item_event) {
+      if (end - p < 24) return false;
+      event_view e;
+      e.name = std::string_view(rd<const char*>(p + 4), rd<std::uint16_t>(p + 2));
+      e.time_ns = clock.to_ns(rd<std::uint64_t>(p + 12));
+      owed = rd<std::uint16_t>(p + 20);
+      e.dropped_attrs = rd<std::uint16_t>(p + 22);
+      e.first_attr = static_cast<std::uint32_t>(v.nested.size());
+      e.attr_count = 0;
+      owed_event = true;
+      v.events.push_back(e);
+      p += 24;
+    } else if (tag == item_link) {
+      if (end - p < 32) return false;
+      link_view l;
+      l.flags = p[1] & 0x03;
+      l.remote = (p[1] & 0x80) != 0;
+      owed = rd<std::uint16_t>(p + 2);
+      l.dropped_attrs = rd<std::uint16_t>(p + 4);
+      l.trace_id = p + 8;
+      l.span_id = p + 24;
+      l.first_attr = static_cast<std::uint32_t>(v.nested.size());
+      l.attr_count = 0;
+      owed_event = false;
+      v.links.push_back(l);
+      p += 32;
+    } else if (tag == item_status_message) {
+      if (end - p < 8) return false;
+      const std::uint32_t n = rd<std::uint32_t>(p + 4);
+      if (static_cast<std::size_t>(end - p) < 8 + std::size_t{n}) return false;
+      v.status_message = std::string_view(reinterpret_cast<const char*>(p + 8), n);
+      p += 8 + n;
+    } else if (tag == item_name) {
+      if (end - p < 4) return false;
+      const std::uint16_t n = rd<std::uint16_t>(p + 2);
+      if (static_cast<std::size_t>(end - p) < 4 + std::size_t{n}) return false;
+      v.name = std::string_view(reinterpret_cast<const char*>(p + 4), n);
+      p += 4 + n;
+    } else {
+      return false;
+    }
+  }
+  if (v.name.empty()) v.name = "unnamed";
+
+  // Keys are unique per span (standards §1): the last value set wins, at the first key's place.
+  auto& a = v.attrs;
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    bool dup = false;
+    for (std::size_t j = 0; j < out; ++j) {
+      if (a[j].key == a[i].key) {
+        a[j] = a[i];
+        dup = true;
+        break;
+      }
+    }
+    if (!dup) a[out++] = a[i];
+  }
+  a.resize(out);
+  const std::size_t limit = derived + cfg.attribute_count_limit;
+  if (a.size() > limit) {
+    v.dropped_attrs += static_cast<std::uint32_t>(a.size() - limit);
+    a.resize(limit);
+  }
+  const std::uint64_t dropped = v.dropped_attrs + v.dropped_events + v.dropped_links;
+  if (dropped) attrs_over_limit.store(attrs_over_limit.load(std::memory_order_relaxed) + dropped, std::memory_order_relaxed);
+  return true;
+}
+
+void engine::export_view() noexcept {
+  const std::uint64_t now = clock.to_ns(ticks());
+  decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (view.local_root()) traces.store(traces.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (exporters.empty()) {
+    no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return;
+  }
+  for (auto& e : exporters) e->add(view, now);
+}
+
+// One span record: joins its fragments if it has any; parks it when some are not here yet
+// (they are in another thread's ring that this pass has not reached).
+void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept {
+  span_data hd;
+  std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
+  bool ok;
+  if (hd.frag_count == 0) {
+    ok = decode(rec, size, nullptr);
+  } else {
+    const std::uint64_t key = id_u64(hd.span_id);
+    auto it = fragments.find(key);
+    const std::size_t have = it == fragments.end() ? 0 : it->second.size();
+    if (have < hd.frag_count && allow_park) {
+      try {
+        parked_spans.push_back({std::string(reinterpret_cast<const char*>(rec), size), 0});
+        return;
+      } catch (...) {
+      }
+    }
+    scratch.clear();
+    if (it != fragments.end()) {
+      auto& frs = it->second;
+      std::sort(frs.begin(), frs.end(), [](const fragment& a, const fragment& b) { return a.seq < b.seq; });
+      for (auto& f : frs) scratch.append(f.bytes);
+    }
+    if (have < hd.frag_count || (hd.span_flags & span_flag_fragment_lost))
+      fragments_lost.store(fragments_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    ok = decode(rec, size, &scratch);
+    if (it != fragments.end()) fragments.erase(it);
+  }
+  if (ok) {
+    export_view();
+  } else {
+    // Counted as an export failure of every exporter so the accounting stays exact.
+    decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (exporters.empty())
+      no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    for (auto& e : exporters) exporter_counters::bump(e->counters.failed);
+  }
+}
+
+bool engine::drain_pass(bool final_pass) noexcept {
+  thread_state* fresh[64];
+  std::size_t n;
+  while ((n = new_rings.try_dequeue_bulk(fresh, 64)) > 0) {
+    std::lock_guard<std::mutex> lk(registry_mu);
+    for (std::size_t i = 0; i < n; ++i) rings.push_back(fresh[i]);
+  }
+  bool any = false;
+  for (std::size_t i = 0; i < rings.size();) {
+    thread_state* ts = rings[i];
+    // Read `closed` before the write index: if the thread had exited by then, everything it
+    // wrote is visible below and the ring can be reclaimed after this pass.
+    const bool closed = ts->closed.load(std::memory_order_acquire);
+    spsc_ring& ring = ts->ring;
+    std::uint64_t r = ring.read_pos();
+    const std::uint64_t w = ring.readable();
+    while (r < w) {
+      const unsigned char* rec = ring.at(r);
+      record_header h;
+      std::memcpy(&h, rec, sizeof h);
+      if (h.size < sizeof h || h.size > ring.capacity() || (h.size & 7) != 0) {  // impossible: skip the rest
+        diag(log_level::error, "internal: malformed ring record (size %u); ring contents skipped", h.size);
+        r = w;
+        break;
+      }
+      if (h.type == record_span) {
+        deliver(rec, h.size, !final_pass);
+      } else if (h.type == record_fragment && h.size >= sizeof h + sizeof(fragment_header)) {
+        fragment_header fh;
+        std::memcpy(&fh, rec + sizeof h, sizeof fh);
+        if (sizeof h + sizeof fh + fh.len <= h.size) {
+          try {
+            fragments[id_u64(fh.span_id)].push_back(
+                {fh.seq, std::string(reinterpret_cast<const char*>(rec + sizeof h + sizeof fh), fh.len)});
+          } catch (...) {
+          }
+        }
+      }
+      r += h.size;
+    }
+    if (r != ring.read_pos()) {
+      ring.release(r);
+      any = true;
+    }
+    if (closed) {
+      fold_and_release(ts);  // erases rings[i]
+      continue;
+    }
+    ++i;
+  }
+  // Parked spans: their fragments arrived in this pass (or never will).
+  if (!parked_spans.empty()) {
+    std::vector<parked> still;
+    for (auto& pk : parked_spans) {
+      span_data hd;
+      std::memcpy(&hd, pk.record.data() + sizeof(record_header), sizeof hd);
+      auto it = fragments.find(id_u64(hd.span_id));
+      const std::size_t have = it == fragments.end() ? 0 : it->second.size();
+      if (have >= hd.frag_count || final_pass || ++pk.passes >= 3) {
+        deliver(reinterpret_cast<const unsigned char*>(pk.record.data()), pk.record.size(), false);
+      } else {
+        still.push_back(std::move(pk));
+      }
+    }
+    parked_spans.swap(still);
+  }
+  // Fragments of spans that never ended (a leaked span): bounded memory.
+  if (fragments.size() > 65536) {
+    fragments_lost.store(fragments_lost.load(std::memory_order_relaxed) + fragments.size(), std::memory_order_relaxed);
+    fragments.clear();
+  }
+  const std::uint64_t now = clock.to_ns(ticks());
+  for (auto& e : exporters) e->tick(now);
+  passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return any;
+}
+
+void engine::drain_main() noexcept {
+  pthread_setname_np(pthread_self(), "tc-drain");
+  if (cfg.drain_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cfg.drain_cpu, &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+      diag(log_level::warn, "TRACECRAFT_DRAIN_CPU=%d: pinning failed; the drain thread is not pinned", cfg.drain_cpu);
+  }
+  using namespace std::chrono;
+  auto next_refine = steady_clock::now() + seconds(1);
+  auto refine_every = seconds(1);
+  std::uint32_t idle_ms = cfg.drain_interval_ms;
+  for (;;) {
+    const bool any = drain_pass(false);
+    if (steady_clock::now() >= next_refine) {
+      refine_clock(clock);
+      if (refine_every < seconds(60)) refine_every *= 2;
+      next_refine = steady_clock::now() + refine_every;
+    }
+    std::unique_lock<std::mutex> lk(mu);
+    if (abandoned) break;
+    if (flush_requested > flush_completed) {
+      const std::uint64_t req = flush_requested;
+      lk.unlock();
+      drain_pass(false);
+      drain_pass(true);  // parked spans go out now, with whatever fragments exist
+      for (auto& e : exporters) e->flush();
+      lk.lock();
+      flush_completed = req;
+      done.notify_all();
+      continue;
+    }
+    if (stop) break;
+    // Sleep between passes: a drain that chases producers record by record slows them 5-10x.
+    idle_ms = any ? cfg.drain_interval_ms : std::min<std::uint32_t>(idle_ms * 2 + 1, 50);
+    wake.wait_for(lk, milliseconds(idle_ms));
+  }
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    if (!abandoned) {
+      lk.unlock();
+      drain_pass(false);
+      drain_pass(true);
+      for (auto& e : exporters) e->flush();
+      lk.lock();
+    }
+    flush_completed = flush_requested;
+    drain_alive.store(false, std::memory_order_release);
+    done.notify_all();
+  }
+}
+
+stats_snapshot engine::snapshot() noexcept {
+  stats_snapshot s;
+  std::uint64_t written = 0, ring_full = 0, sampled = 0, frag_lost = 0;
+  {
+    std::lock_guard<std::mutex> lk(registry_mu);
+    written = folded_written;
+    ring_full = folded_ring_full;
+    sampled = folded_sampled_out;
+    frag_lost = folded_frag_lost;
+    for (thread_state* ts : rings) {
+      written += ts->written.load(std::memory_order_relaxed);
+      ring_full += ts->ring_full.load(std::memory_order_relaxed);
+      sampled += ts->sampled_out.load(std::memory_order_relaxed);
+      frag_lost += ts->fragments_lost.load(std::memory_order_relaxed);
+    }
+    s.threads = static_cast<std::uint32_t>(rings.size());
+    s.ring_bytes = rings.size() * ring_bytes;
+  }
+  s.spans_created = written + ring_full + sampled;
+  s.spans_sampled_out = sampled;
+  s.dropped.ring_full = ring_full;
+  s.dropped.no_exporter = no_exporter.load(std::memory_order_relaxed);
+  s.dropped.shutdown_deadline = shutdown_dropped.load(std::memory_order_relaxed);
+  if (!exporters.empty()) {
+    s.spans_exported = exporters[0]->counters.exported.load(std::memory_order_relaxed);
+    s.dropped.export_failed = exporters[0]->counters.failed.load(std::memory_order_relaxed);
+  }
+  s.exporter_count = static_cast<std::uint32_t>(std::min<std::size_t>(exporters.size(), 4));
+  for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
+    exporter_stats& x = s.exporters[i];
+    std::strncpy(x.name, exporters[i]->name(), sizeof x.name - 1);
+    x.spans_exported = exporters[i]->counters.exported.load(std::memory_order_relaxed);
+    x.spans_failed = exporters[i]->counters.failed.load(std::memory_order_relaxed);
+    x.batches = exporters[i]->counters.batches.load(std::memory_order_relaxed);
+    x.bytes = exporters[i]->counters.bytes.load(std::memory_order_relaxed);
+  }
+  const std::uint64_t settled = s.spans_exported + s.dropped.export_failed + s.dropped.no_exporter + s.dropped.shutdown_deadline;
+  s.spans_pending = written > settled ? written - settled : 0;
+  s.traces_exported = traces.load(std::memory_order_relaxed);
+  s.attributes_dropped = attrs_over_limit.load(std::memory_order_relaxed);
+  s.fragments_lost = fragments_lost.load(std::memory_order_relaxed) + frag_lost;
+  s.drain_passes = passes.load(std::memory_order_relaxed);
+  s.running = running.load(std::memory_order_relaxed);
+  s.drain_alive = drain_alive.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace tracecraft::detail
+
+// ------------------------------------------------------------------------------------------
+// Public lifecycle API
+// ------------------------------------------------------------------------------------------
+namespace tracecraft {
+
+using detail::engine;
+using detail::g_engine;
+
+const char* status_message(status s) noexcept {
+  switch (s) {
+    case status::ok: return "ok";
+    case status::disabled: return "disabled by OTEL_SDK_DISABLED";
+    case status::already_running: return "already running";
+    case status::thread_failed: return "the drain thread could not be started";
+    case status::out_of_memory: return "out of memory";
+  }
+  return "unknown";
+}
+
+const char* version() noexcept { return TRACECRAFT_VERSION; }
+
+namespace {
+
+void fork_prepare() noexcept { detail::g_lifecycle_mu.lock(); }
+void fork_parent() noexcept { detail::g_lifecycle_mu.unlock(); }
+
+// The child has one thread (the forking one) and none of the parent's drain. It abandons the
+// parent's engine without touching its locks (the drain may have held them), drops the fds the
+// parent's exporters own, and starts a fresh engine whose drain starts on first use. Records
+// still in the rings belong to the parent, which exports them; the child never sees them.
+void fork_child() noexcept {
+  detail::g_lifecycle_mu.unlock();
+  engine* old = g_engine.load(std::memory_order_acquire);
+  if (old == nullptr || !old->running.load(std::memory_order_relaxed)) return;
+  for (auto& e : old->exporters) e->close_in_child();
+  engine* e = nullptr;
+  try {
+    e = new engine(old->cfg);
+  } catch (...) {
+    detail::g_hot.gen.store(0, std::memory_order_release);
+    return;
+  }
+  e->clock = old->clock;
+  e->gen = detail::next_gen();
+  e->running.store(true, std::memory_order_relaxed);
+  g_engine.store(e, std::memory_order_release);
+  detail::g_hot.gen.store(e->gen, std::memory_order_release);
+}
+
+void at_exit() noexcept { shutdown(std::chrono::milliseconds(1000)); }
+
+void publish_hot_config(const config& c) noexcept {
+  auto& h = detail::g_hot;
+  auto clamp16 = [](std::uint32_t v) { return std::min<std::uint32_t>(v, 65535); };
+  h.attr_limit.store(clamp16(c.attribute_count_limit), std::memory_order_relaxed);
+  h.event_limit.store(clamp16(c.event_count_limit), std::memory_order_relaxed);
+  h.link_limit.store(clamp16(c.link_count_limit), std::memory_order_relaxed);
+  h.event_attr_limit.store(clamp16(c.event_attribute_count_limit), std::memory_order_relaxed);
+  h.link_attr_limit.store(clamp16(c.link_attribute_count_limit), std::memory_order_relaxed);
+  // The producer keeps up to 4 bytes per character; the drain truncates to exact characters.
+  const std::uint64_t cap = c.attribute_value_length_limit == 0 ? 0xffffffffu : std::uint64_t{c.attribute_value_length_limit} * 4;
+  h.value_cap.store(static_cast<std::uint32_t>(std::min<std::uint64_t>(cap, 0xffffffffu)), std::memory_order_relaxed);
+  h.max_input.store(c.max_input_length, std::memory_order_relaxed);
+  h.max_output.store(c.max_output_length, std::memory_order_relaxed);
+  h.capture.store(c.capture_payloads, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+status init(const config& cfg) noexcept {
+  std::lock_guard<std::mutex> lk(detail::g_lifecycle_mu);
+  engine* cur = g_engine.load(std::memory_order_acquire);
+  if (cur != nullptr && cur->running.load()) return status::already_running;
+  detail::set_diag_level(cfg.diagnostics);
+  if (cfg.disabled) {
+    detail::g_hot.gen.store(0, std::memory_order_release);
+    return status::disabled;
+  }
+  static const bool hooks = [] {
+    pthread_atfork(&fork_prepare, &fork_parent, &fork_child);
+    std::atexit(&at_exit);
+    return true;
+  }();
+  (void)hooks;
+  const detail::clock_calibration calib = detail::calibrate_clock();
+  engine* e = nullptr;
+  try {
+    e = new engine(cfg);
+  } catch (...) {
+    return status::out_of_memory;
+  }
+  e->clock = calib;
+  e->gen = detail::next_gen();
+  publish_hot_config(cfg);
+  e->running.store(true, std::memory_order_relaxed);
+  g_engine.store(e, std::memory_order_release);
+  e->drain_started.store(true, std::memory_order_relaxed);
+  if (!e->start_drain()) {
+    e->running.store(false);
+    return status::thread_failed;
+  }
+  // Last: a thread that sees this generation finds the engine above (release/acquire).
+  detail::g_hot.gen.store(e->gen, std::memory_order_release);
+  return status::ok;
+}
+
+namespace {
+// A fork child's engine starts its drain on first use.
+void ensure_drain(engine* e) noexcept {
+  bool expected = false;
+  if (e->drain_started.compare_exchange_strong(expected, true)) e->start_drain();
+}
+}  // namespace
+
+namespace detail {
+void ensure_drain_started(engine* e) noexcept { ensure_drain(e); }
+}  // namespace detail
+
+bool flush(std::chrono::milliseconds deadline) noexcept {
+  engine* e = g_engine.load(std::memory_order_acquire);
+  if (e == nullptr || !e->running.load()) return true;
+  ensure_drain(e);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  std::unique_lock<std::mutex> lk(e->mu);
+  const std::uint64_t mine = ++e->flush_requested;
+  e->wake.notify_one();
+  return e->done.wait_until(lk, until, [&] {
+    return e->flush_completed >= mine || !e->drain_alive.load(std::memory_order_acquire);
+  }) && e->flush_completed >= mine;
+}
+
+bool shutdown(std::chrono::milliseconds deadline) noexcept {
+  std::lock_guard<std::mutex> lifecycle(detail::g_lifecycle_mu);
+  engine* e = g_engine.load(std::memory_order_acquire);
+  if (e == nullptr || !e->running.load()) return true;
+  ensure_drain(e);
+  // Off first: spans ending from now on are not recorded; everything committed is drained.
+  detail::g_hot.gen.store(0, std::memory_order_release);
+  e->running.store(false);
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  std::unique_lock<std::mutex> lk(e->mu);
+  e->stop = true;
+  e->wake.notify_one();
+  const bool finished = e->done.wait_until(lk, until, [&] { return !e->drain_alive.load(std::memory_order_acquire); });
+  if (!finished) {
+    // Give up on time: whatever is still pending is counted, and the drain counts nothing more.
+    e->abandoned = true;
+    lk.unlock();
+    const stats_snapshot s = e->snapshot();
+    e->shutdown_dropped.store(s.spans_pending, std::memory_order_relaxed);
+    e->thread.detach();
+    detail::diag(log_level::warn, "shutdown deadline passed; %llu spans counted as dropped (shutdown_deadline)",
+                 static_cast<unsigned long long>(s.spans_pending));
+    return false;
+  }
+  lk.unlock();
+  if (e->thread.joinable()) e->thread.join();
+  // Release the engine's hold on every ring; rings of live threads stay with their thread.
+  std::vector<detail::thread_state*> rings;
+  {
+    std::lock_guard<std::mutex> rlk(e->registry_mu);
+    rings = e->rings;
+  }
+  detail::thread_state* fresh[64];
+  std::size_t n;
+  while ((n = e->new_rings.try_dequeue_bulk(fresh, 64)) > 0) {
+    std::lock_guard<std::mutex> rlk(e->registry_mu);
+    for (std::size_t i = 0; i < n; ++i) e->rings.push_back(fresh[i]), rings.push_back(fresh[i]);
+  }
+  for (detail::thread_state* ts : rings) e->fold_and_release(ts);
+  return true;
+}
+
+stats_snapshot stats() noexcept {
+  engine* e = g_engine.load(std::memory_order_acquire);
+  return e == nullptr ? stats_snapshot{} : e->snapshot();
+}
+
+bool healthy() noexcept {
+  engine* e = g_engine.load(std::memory_order_acquire);
+  return e != nullptr && e->running.load() && (e->drain_alive.load() || !e->drain_started.load());
+}
+
+}  // namespace tracecraft

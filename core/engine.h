@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// core/engine.h — the engine object: configuration, ring registry, drain thread, exporters.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include "core/clock.h"
+#include "export/exporter.h"
+#include "export/span_view.h"
+#include "ring/thread_state.h"
+#include "tracecraft/trace.h"
+
+namespace tracecraft::detail {
+
+/// Sample reasons stored in span_data::sample_reason.
+enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2 };
+
+/// One running (or finished) engine. Engines are never freed: a thread may still hold a pointer
+/// taken just before shutdown, and a fork child abandons its parent's engine without touching its
+/// locks. Each init() makes a new one (a few KiB once its rings are released).
+struct engine {
+  explicit engine(const config& c);
+  ~engine() = delete;
+
+  // ---- set at construction, read-only after --------------------------------------------
+  config cfg;
+  resource_info resource;
+  std::uint32_t gen = 0;
+  std::size_t ring_bytes = 0;
+  std::uint64_t threshold = 0;  ///< root sampling threshold (sampler/consistent.h)
+  bool never_sample = false;
+  std::vector<std::unique_ptr<exporter>> exporters;
+
+  // ---- ring registry ---------------------------------------------------------------------
+  moodycamel::ConcurrentQueue<thread_state*> new_rings;  ///< MPSC: attaching threads -> drain
+  std::mutex registry_mu;             ///< guards `rings` membership against stats() readers
+  std::vector<thread_state*> rings;   ///< drain-owned
+  // Counters folded in from reclaimed rings (drain writes under registry_mu).
+  std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0,
+                folded_attrs_dropped = 0;
+
+  // ---- drain-side counters (written by the drain, read by stats()) ------------------------
+  std::atomic<std::uint64_t> decoded{0};       ///< span records handed to exporters
+  std::atomic<std::uint64_t> no_exporter{0};
+  std::atomic<std::uint64_t> shutdown_dropped{0};
+  std::atomic<std::uint64_t> traces{0};
+  std::atomic<std::uint64_t> fragments_lost{0};
+  std::atomic<std::uint64_t> attrs_over_limit{0};
+  std::atomic<std::uint64_t> passes{0};
+
+  // ---- lifecycle -----------------------------------------------------------------------
+  std::mutex mu;  ///< guards the fields below and the condition variables
+  std::condition_variable wake;   ///< drain waits here between passes
+  std::condition_variable done;   ///< flush/shutdown callers wait here
+  std::uint64_t flush_requested = 0, flush_completed = 0;
+  bool stop = false;
+  bool abandoned = false;  ///< shutdown gave up waiting: the drain must not count any more
+  std::atomic<bool> running{false};
+  std::atomic<bool> drain_alive{false};
+  std::atomic<bool> drain_started{false};
+  std::thread thread;
+
+  // ---- drain-thread-only state ---------------------------------------------------------
+  clock_calibration clock;
+  span_view view;
+  std::string scratch;
+  char run_id_[32] = {};
+  struct fragment {
+    std::uint16_t seq;
+    std::string bytes;
+  };
+  struct parked {
+    std::string record;  ///< copy of a span record still missing fragments
+    int passes;
+  };
+  std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id
+  std::vector<parked> parked_spans;
+
+  void register_ring(thread_state* ts) noexcept;
+  bool start_drain() noexcept;
+  void drain_main() noexcept;
+  bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
+  void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
+  bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
+  void export_view() noexcept;
+  void fold_and_release(thread_state* ts) noexcept;
+  stats_snapshot snapshot() noexcept;
+};
+
+/// The current engine (immortal, see above); nullptr before the first init().
+extern std::atomic<engine*> g_engine;
+
+/// The calling thread's state for the running engine, attaching the thread on first use.
+/// nullptr when the engine is off. Never blocks.
+thread_state* ensure_state() noexcept;
+
+/// Starts a fork child's drain thread on first use (idempotent).
+void ensure_drain_started(engine* e) noexcept;
+
+/// Builds the resource attributes (standards §7).
+resource_info build_resource(const config& cfg);
+
+}  // namespace tracecraft::detail

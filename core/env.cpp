@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: Apache-2.0
+// core/env.cpp — the ONLY place that reads the environment. One table drives parsing, the
+// warnings, tracecraft-envcheck and the README's configuration table.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "core/diag.h"
+#include "tracecraft/trace.h"
+
+extern char** environ;
+
+namespace tracecraft {
+namespace {
+
+struct sink {
+  std::vector<config_problem>* out;
+  std::map<std::string, bool>* invalid;
+  void add(const char* var, const std::string& value, std::string msg) {
+    (*invalid)[var] = true;
+    if (out) out->push_back({var, value, std::move(msg)});
+  }
+};
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+std::string trim(const std::string& s) {
+  std::size_t a = 0, b = s.size();
+  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
+  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
+  return s.substr(a, b - a);
+}
+
+// Boolean (standards §3): only case-insensitive "true" is true; warn unless true/false.
+void parse_bool(const char* var, const std::string& v, bool& out, bool def, sink& s) {
+  const std::string l = lower(trim(v));
+  if (l == "true") {
+    out = true;
+  } else if (l == "false") {
+    out = false;
+  } else {
+    out = false;
+    s.add(var, v, std::string("is not true or false; treated as false (default ") + (def ? "true" : "false") + ")");
+  }
+}
+
+void parse_uint(const char* var, const std::string& v, std::uint32_t& out, std::uint32_t lo, std::uint32_t hi,
+                std::uint32_t def, sink& s) {
+  const std::string t = trim(v);
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || x < lo || x > hi) {
+    s.add(var, v, "is not a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                      "]; using the default " + std::to_string(def));
+    out = def;
+    return;
+  }
+  out = static_cast<std::uint32_t>(x);
+}
+
+void parse_rate(const char* var, const std::string& v, double& out, double def, sink& s) {
+  const std::string t = trim(v);
+  char* end = nullptr;
+  errno = 0;
+  const double x = std::strtod(t.c_str(), &end);
+  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || !(x >= 0.0 && x <= 1.0)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", def);
+    s.add(var, v, std::string("is not a number in [0, 1]; using the default ") + buf);
+    out = def;
+    return;
+  }
+  out = x;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding; false on a malformed escape.
+bool percent_decode(const std::string& in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+    if (h < 0 || l < 0) return false;
+    out.push_back(static_cast<char>(h * 16 + l));
+    i += 2;
+  }
+  return true;
+}
+
+// OTEL_RESOURCE_ATTRIBUTES: k1=v1,k2=v2, percent-encoded; any error discards the whole value.
+void parse_resource(const char* var, const std::string& v, config& c, sink& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t pos = 0;
+  while (pos <= v.size()) {
+    std::size_t comma = v.find(',', pos);
+    if (comma == std::string::npos) comma = v.size();
+    const std::string member = trim(v.substr(pos, comma - pos));
+    pos = comma + 1;
+    if (member.empty()) {
+      if (comma == v.size()) break;
+      continue;
+    }
+    const std::size_t eq = member.find('=');
+    std::string k, val;
+    if (eq == std::string::npos || eq == 0 || !percent_decode(trim(member.substr(0, eq)), k) ||
+        !percent_decode(trim(member.substr(eq + 1)), val) || k.empty()) {
+      s.add(var, v, "has a malformed member '" + member + "'; the whole value is ignored");
+      return;
+    }
+    out.emplace_back(std::move(k), std::move(val));
+    if (comma == v.size()) break;
+  }
+  c.resource_attributes = std::move(out);
+}
+
+void parse_exporters(const char* var, const std::string& v, config& c, sink& s) {
+  std::vector<exporter_kind> out;
+  std::size_t pos = 0;
+  while (pos <= v.size()) {
+    std::size_t comma = v.find(',', pos);
+    if (comma == std::string::npos) comma = v.size();
+    const std::string name = lower(trim(v.substr(pos, comma - pos)));
+    pos = comma + 1;
+    exporter_kind k;
+    bool known = true;
+    if (name == "jsonl") {
+      k = exporter_kind::jsonl;
+    } else if (name == "console") {
+      k = exporter_kind::console;
+    } else if (name == "none") {
+      k = exporter_kind::none;
+    } else if (name == "otlp") {
+      s.add(var, v, "asks for otlp, which this version does not have yet (it comes with the OTLP/HTTP exporter); using jsonl instead");
+      k = exporter_kind::jsonl;
+    } else {
+      if (!name.empty()) s.add(var, v, "names an unknown exporter '" + name + "'; it is ignored (known: jsonl, console, none)");
+      known = false;
+    }
+    if (known && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+    if (comma == v.size()) break;
+  }
+  if (std::find(out.begin(), out.end(), exporter_kind::none) != out.end()) out.clear();  // none wins
+  else if (out.empty()) out.push_back(exporter_kind::jsonl);
+  c.exporters = out;
+}
+
+std::string show_exporters(const config& c) {
+  if (c.exporters.empty()) return "none";
+  std::string r;
+  for (exporter_kind k : c.exporters) {
+    if (!r.empty()) r += ",";
+    r += k == exporter_kind::jsonl ? "jsonl" : k == exporter_kind::console ? "console" : "none";
+  }
+  return r;
+}
+
+std::string show_resource(const config& c) {
+  std::string r;
+  for (const auto& [k, v] : c.resource_attributes) r += (r.empty() ? "" : ",") + k + "=" + v;
+  return r;
+}
+
+std::string show_double(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", d);
+  return buf;
+}
+
+struct var_def {
+  const char* name;
+  const char* def;
+  const char* meaning;
+  void (*apply)(const char* name, const std::string& v, config& c, sink& s);
+  std::string (*show)(const config& c);
+};
+
+#define TC_UINT_VAR(NAME, FIELD, LO, HI, DEF, MEANING)                                                        \
+  var_def {                                                                                                    \
+    NAME, #DEF, MEANING, [](const char* n, const std::string& v, config& c, sink& s) { parse_uint(n, v, c.FIELD, LO, HI, DEF, s); }, \
+        [](const config& c) { return std::to_string(c.FIELD); }                                                \
+  }
+
+const var_def k_vars[] = {
+    {"OTEL_SDK_DISABLED", "false", "true turns the engine into a no-op (one branch per span)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.disabled, false, s); },
+     [](const config& c) { return std::string(c.disabled ? "true" : "false"); }},
+    {"OTEL_SERVICE_NAME", "unknown_service:<executable>", "service.name resource attribute",
+     [](const char*, const std::string& v, config& c, sink&) { c.service_name = trim(v); },
+     [](const config& c) { return c.service_name; }},
+    {"OTEL_RESOURCE_ATTRIBUTES", "", "extra resource attributes k=v,k2=v2 (percent-encoded)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_resource(n, v, c, s); }, show_resource},
+    {"OTEL_TRACES_EXPORTER", "jsonl", "comma list of jsonl, console, none (otlp arrives with the OTLP exporter)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_exporters(n, v, c, s); }, show_exporters},
+    {"TRACECRAFT_JSONL_PATH", "traces/tracecraft.jsonl", "JSONL output file (directories are created)",
+     [](const char*, const std::string& v, config& c, sink&) { c.jsonl_path = v; },
+     [](const config& c) { return c.jsonl_path; }},
+    {"TRACECRAFT_SAMPLING_RATE", "1", "fraction of traces recorded, decided at the root from the trace id",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_rate(n, v, c.sampling_rate, 1.0, s); },
+     [](const config& c) { return show_double(c.sampling_rate); }},
+    TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
+    {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       std::uint32_t cpu = 0;
+       const long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+       const std::uint32_t hi = ncpu > 0 ? static_cast<std::uint32_t>(ncpu - 1) : 0;
+       std::vector<config_problem> tmp;
+       std::map<std::string, bool> inv;
+       sink local{&tmp, &inv};
+       parse_uint(n, v, cpu, 0, hi, 0, local);
+       if (!tmp.empty()) {
+         s.add(n, v, "is not a CPU number in [0, " + std::to_string(hi) + "]; the drain thread is not pinned (default)");
+         c.drain_cpu = -1;
+       } else {
+         c.drain_cpu = static_cast<int>(cpu);
+       }
+     },
+     [](const config& c) { return c.drain_cpu < 0 ? std::string("(not pinned)") : std::to_string(c.drain_cpu); }},
+    TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "drain sleep between busy passes (idle passes back off to 50 ms)"),
+    {"TRACECRAFT_CAPTURE_PAYLOADS", "false", "record step inputs/outputs (input.value, output.value)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.capture_payloads, false, s); },
+     [](const config& c) { return std::string(c.capture_payloads ? "true" : "false"); }},
+    TC_UINT_VAR("TRACECRAFT_MAX_INPUT_LENGTH", max_input_length, 0, 16777216, 4096, "bytes of captured input kept (UTF-8 safe cut)"),
+    TC_UINT_VAR("TRACECRAFT_MAX_OUTPUT_LENGTH", max_output_length, 0, 16777216, 4096, "bytes of captured output kept (UTF-8 safe cut)"),
+    {"TRACECRAFT_LOG_LEVEL", "warn", "diagnostics to stderr: none, error, warn, info",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       const std::string l = lower(trim(v));
+       if (l == "none") c.diagnostics = log_level::none;
+       else if (l == "error") c.diagnostics = log_level::error;
+       else if (l == "warn" || l == "warning") c.diagnostics = log_level::warn;
+       else if (l == "info") c.diagnostics = log_level::info;
+       else s.add(n, v, "is not one of none, error, warn, info; using the default warn");
+     },
+     [](const config& c) {
+       const char* names[] = {"none", "error", "warn", "info"};
+       return std::string(names[static_cast<int>(c.diagnostics)]);
+     }},
+    // Generic limits first: the span-specific variables below replace them (standards §3).
+    TC_UINT_VAR("OTEL_ATTRIBUTE_COUNT_LIMIT", attribute_count_limit, 0, 65535, 128, "attributes per span (generic)"),
+    TC_UINT_VAR("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", attribute_count_limit, 0, 65535, 128, "attributes per span; extra ones are counted as dropped"),
+    TC_UINT_VAR("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", attribute_value_length_limit, 0, 16777216, 0, "characters per string value, 0 = no limit (generic)"),
+    TC_UINT_VAR("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", attribute_value_length_limit, 0, 16777216, 0, "characters per string value, 0 = no limit"),
+    TC_UINT_VAR("OTEL_SPAN_EVENT_COUNT_LIMIT", event_count_limit, 0, 65535, 128, "events per span"),
+    TC_UINT_VAR("OTEL_SPAN_LINK_COUNT_LIMIT", link_count_limit, 0, 65535, 128, "links per span"),
+    TC_UINT_VAR("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", event_attribute_count_limit, 0, 65535, 128, "attributes per event"),
+    TC_UINT_VAR("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", link_attribute_count_limit, 0, 65535, 128, "attributes per link"),
+    TC_UINT_VAR("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", max_export_batch_size, 1, 1000000, 512, "spans per exported batch (one JSONL line)"),
+    TC_UINT_VAR("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms, 0, 3600000, 5000, "ms a batch may wait before it is written"),
+};
+
+// Standard variables a later version reads: said once instead of silently ignored.
+const char* const k_not_yet[] = {
+    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS", "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_CONFIG_FILE",
+};
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::map<std::string, std::string> collect(const char* const* envp) {
+  std::map<std::string, std::string> env;
+  for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq == nullptr) continue;
+    std::string name(*e, static_cast<std::size_t>(eq - *e));
+    if (name.rfind("OTEL_", 0) == 0 || name.rfind("TRACECRAFT_", 0) == 0) env[name] = eq + 1;
+  }
+  return env;
+}
+
+config load(const char* const* envp, std::vector<config_problem>* problems, std::map<std::string, bool>& invalid) {
+  config c;
+  sink s{problems, &invalid};
+  const auto env = collect(envp);
+  for (const var_def& d : k_vars) {
+    auto it = env.find(d.name);
+    if (it == env.end() || it->second.empty()) continue;  // empty == unset
+    d.apply(d.name, it->second, c, s);
+  }
+  for (const auto& [name, v] : env) {
+    if (v.empty()) continue;
+    const bool known = std::any_of(std::begin(k_vars), std::end(k_vars), [&](const var_def& d) { return name == d.name; });
+    if (known) continue;
+    if (name.rfind("TRACECRAFT_", 0) == 0) {
+      std::string best;
+      std::size_t best_d = 4;
+      for (const var_def& d : k_vars) {
+        const std::size_t dist = edit_distance(name, d.name);
+        if (dist < best_d) best_d = dist, best = d.name;
+      }
+      s.add(name.c_str(), v, best.empty() ? std::string("is not a TraceCraft variable (a typo?); ignored")
+                                          : "is not a TraceCraft variable; did you mean " + best + "? ignored");
+    } else if (name.rfind("OTEL_EXPORTER_OTLP_", 0) == 0 ||
+               std::any_of(std::begin(k_not_yet), std::end(k_not_yet), [&](const char* n) { return name == n; })) {
+      s.add(name.c_str(), v, "is not supported by this version yet; ignored");
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+config load_config(const char* const* envp, std::vector<config_problem>* problems) noexcept {
+  try {
+    std::map<std::string, bool> invalid;
+    return load(envp, problems, invalid);
+  } catch (...) {
+    return config{};
+  }
+}
+
+std::vector<config_entry> describe_config(const char* const* envp) noexcept {
+  std::vector<config_entry> out;
+  try {
+    std::map<std::string, bool> invalid;
+    const config c = load(envp, nullptr, invalid);
+    const auto env = collect(envp);
+    for (const var_def& d : k_vars) {
+      config_entry e;
+      e.variable = d.name;
+      e.value = d.show(c);
+      e.default_value = d.def;
+      e.meaning = d.meaning;
+      auto it = env.find(d.name);
+      e.source = it == env.end() || it->second.empty() ? "default" : invalid.count(d.name) ? "env (invalid, default used)" : "env";
+      out.push_back(std::move(e));
+    }
+  } catch (...) {
+  }
+  return out;
+}
+
+status init() noexcept {
+  std::vector<config_problem> problems;
+  const config c = load_config(environ, &problems);
+  detail::set_diag_level(c.diagnostics);
+  for (const auto& p : problems)
+    detail::diag(log_level::warn, "%s='%s' %s", p.variable.c_str(), p.value.c_str(), p.message.c_str());
+  return init(c);
+}
+
+}  // namespace tracecraft

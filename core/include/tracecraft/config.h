@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// tracecraft/config.h — the plain configuration struct; one field per environment variable.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tracecraft {
+
+/// Where finished spans go. `none` keeps recording (and counting) but writes nothing.
+enum class exporter_kind : std::uint8_t { jsonl, console, none };
+
+/// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
+enum class log_level : std::uint8_t { none = 0, error = 1, warn = 2, info = 3 };
+
+/// Engine configuration. `load_config()` fills it from the environment; tests and embedders may
+/// build one by hand and pass it to `init(const config&)`. Every field names its variable.
+struct config {
+  bool disabled = false;                          ///< OTEL_SDK_DISABLED
+  std::string service_name;                       ///< OTEL_SERVICE_NAME (empty: derived, see README)
+  std::vector<std::pair<std::string, std::string>> resource_attributes;  ///< OTEL_RESOURCE_ATTRIBUTES
+  std::vector<exporter_kind> exporters{exporter_kind::jsonl};            ///< OTEL_TRACES_EXPORTER
+  std::string jsonl_path = "traces/tracecraft.jsonl";                    ///< TRACECRAFT_JSONL_PATH
+
+  double sampling_rate = 1.0;          ///< TRACECRAFT_SAMPLING_RATE, in [0, 1]
+  std::uint32_t ring_kb = 256;         ///< TRACECRAFT_RING_KB, per producer thread, power of two
+  int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)
+  std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, sleep between busy passes
+
+  bool capture_payloads = false;          ///< TRACECRAFT_CAPTURE_PAYLOADS
+  std::uint32_t max_input_length = 4096;  ///< TRACECRAFT_MAX_INPUT_LENGTH (bytes)
+  std::uint32_t max_output_length = 4096; ///< TRACECRAFT_MAX_OUTPUT_LENGTH (bytes)
+
+  std::uint32_t attribute_count_limit = 128;        ///< OTEL_[SPAN_]ATTRIBUTE_COUNT_LIMIT
+  std::uint32_t attribute_value_length_limit = 0;   ///< OTEL_[SPAN_]ATTRIBUTE_VALUE_LENGTH_LIMIT (0: none)
+  std::uint32_t event_count_limit = 128;            ///< OTEL_SPAN_EVENT_COUNT_LIMIT
+  std::uint32_t link_count_limit = 128;             ///< OTEL_SPAN_LINK_COUNT_LIMIT
+  std::uint32_t event_attribute_count_limit = 128;  ///< OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT
+  std::uint32_t link_attribute_count_limit = 128;   ///< OTEL_LINK_ATTRIBUTE_COUNT_LIMIT
+
+  std::uint32_t max_export_batch_size = 512;  ///< OTEL_BSP_MAX_EXPORT_BATCH_SIZE (spans per JSONL line)
+  std::uint32_t schedule_delay_ms = 5000;     ///< OTEL_BSP_SCHEDULE_DELAY
+
+  log_level diagnostics = log_level::warn;  ///< TRACECRAFT_LOG_LEVEL
+};
+
+/// One problem found while reading the environment: the variable, the offending value and
+/// what was used instead. `load_config` reports each problem once.
+struct config_problem {
+  std::string variable;
+  std::string value;
+  std::string message;
+};
+
+/// One row of the effective configuration, for `tracecraft-envcheck`.
+struct config_entry {
+  std::string variable;
+  std::string value;       ///< effective value
+  std::string default_value;
+  std::string source;      ///< "env", "default" or "env (invalid, default used)"
+  std::string meaning;
+};
+
+}  // namespace tracecraft

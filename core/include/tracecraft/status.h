@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// tracecraft/status.h — result codes of the cold API and the statistics snapshot.
+#pragma once
+
+#include <cstdint>
+
+#include "tracecraft/macros.h"
+
+namespace tracecraft {
+
+/// Result of `init()`. Every value except `ok` leaves the engine in its no-op state, which is
+/// always safe to use.
+enum class status : std::uint8_t {
+  ok = 0,
+  disabled,          ///< OTEL_SDK_DISABLED=true: spans cost one branch and record nothing
+  already_running,   ///< init() while running: the running engine is kept
+  thread_failed,     ///< the drain thread could not be started
+  out_of_memory,
+};
+
+/// A human-readable name for a status value (static storage).
+TC_API const char* status_message(status s) noexcept;
+
+/// Reasons a recorded span was not exported. Each span created is counted exactly once:
+/// created = exported + sum(dropped) + sampled_out (once everything pending has drained).
+struct dropped_counts {
+  std::uint64_t ring_full = 0;          ///< the producer's ring had no room (never blocks)
+  std::uint64_t export_failed = 0;      ///< the exporter could not write the batch
+  std::uint64_t no_exporter = 0;        ///< OTEL_TRACES_EXPORTER=none
+  std::uint64_t shutdown_deadline = 0;  ///< still pending when shutdown's deadline passed
+  std::uint64_t total() const noexcept {
+    return ring_full + export_failed + no_exporter + shutdown_deadline;
+  }
+};
+
+/// Per-exporter figures.
+struct exporter_stats {
+  char name[16] = {};
+  std::uint64_t spans_exported = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t spans_failed = 0;
+};
+
+/// A consistent-enough snapshot (each counter is read atomically; counters move while it is
+/// taken). After `flush()` returns true, the accounting identity holds exactly.
+struct stats_snapshot {
+  std::uint64_t spans_created = 0;
+  std::uint64_t spans_exported = 0;  ///< by the first configured exporter
+  std::uint64_t spans_sampled_out = 0;
+  dropped_counts dropped;            ///< from the first configured exporter's view
+  std::uint64_t traces_exported = 0; ///< local root spans exported (one per trace per process)
+  std::uint64_t attributes_dropped = 0;  ///< over OTEL_*_COUNT_LIMIT (attributes, events, links)
+  std::uint64_t fragments_lost = 0;      ///< spans exported without some of their overflow data
+  std::uint64_t spans_pending = 0;       ///< written to rings, not yet exported
+  std::uint32_t threads = 0;             ///< producer threads with a live ring
+  std::uint64_t ring_bytes = 0;          ///< memory held by rings
+  std::uint64_t drain_passes = 0;
+  bool running = false;
+  bool drain_alive = false;
+  std::uint32_t exporter_count = 0;
+  exporter_stats exporters[4];
+};
+
+}  // namespace tracecraft

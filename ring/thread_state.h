@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// ring/thread_state.h — one producer thread's ring and counters, shared by the thread and the drain.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "ring/spsc_ring.h"
+#include "tracecraft/trace.h"
+
+namespace tracecraft::detail {
+
+/// Owned jointly by its thread (through t_tls) and by the engine's registry: `refs` starts at 2
+/// and whoever drops it to 0 frees the block. The thread sets `closed` when it exits; the drain
+/// reclaims a closed ring once it has read it to the end, so an exiting thread loses nothing.
+///
+/// Counters are written by the owner thread only (load + store, no RMW) and read by anyone.
+struct thread_state : thread_hot {
+  explicit thread_state(std::size_t ring_bytes) noexcept;
+  ~thread_state();
+  thread_state(const thread_state&) = delete;
+  thread_state& operator=(const thread_state&) = delete;
+
+  static thread_state* create(std::size_t ring_bytes) noexcept;  // nullptr when out of memory
+  void release() noexcept {
+    // acq_rel: the last owner sees all writes of the other before freeing.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+
+  std::unique_ptr<unsigned char[]> storage;
+  spsc_ring ring;
+  alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
+  std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
+  std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room
+  std::atomic<std::uint64_t> attrs_dropped{0};           ///< over the count limits
+  std::atomic<bool> closed{false};
+  std::atomic<int> refs{2};
+  std::uint16_t frag_seq_hint = 0;
+};
+
+}  // namespace tracecraft::detail

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: Apache-2.0
+// tools/demo.cpp — tracecraft-demo: a simulated LLM inference server with continuous batching,
+// traced the way a real server would be (accept thread -> scheduler -> streaming thread).
+//
+// Per request: a SERVER root span (started on the accept thread, ended on the streaming thread),
+// queue / prefill / decode spans, a first-token event, token counts and finish status; per
+// scheduler step: a step span linking every request it served. Some requests first go through
+// an agent path (agent -> retrieval -> tool -> llm). Same --seed, same workload and trace ids.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tracecraft/trace.h"
+
+namespace tc = tracecraft;
+using clk = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  int requests = 200;
+  std::uint64_t seed = 42;
+  double error_rate = 0.02;
+  double slow_rate = 0.02;
+  double agent_rate = 0.2;
+  int max_batch = 16;
+  double step_us = 400;  // fake decode step (a GPU step scaled down so the demo runs in seconds)
+  std::string prompts_file;
+  std::string summary_json;
+  bool untraced = false;
+};
+
+struct request {
+  int id = 0;
+  tc::trace_id tid;
+  int prompt_tokens = 0;
+  int output_tokens = 0;
+  int generated = 0;
+  bool will_fail = false;
+  bool slow = false;
+  bool agent = false;
+  std::string prompt;
+  clk::time_point arrived, first_token;
+  tc::async_span root, queue, decode;
+};
+
+struct stream_msg {
+  request* r;
+  bool done;
+};
+
+template <class T>
+class channel {  // the host's own queue (a mutex is fine here: this is the server, not the engine)
+ public:
+  void push(T v) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      q_.push_back(std::move(v));
+    }
+    cv_.notify_one();
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Blocks until an item or close; false when closed and empty.
+  bool pop(T& out) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    out = std::move(q_.front());
+    q_.pop_front();
+    return true;
+  }
+  // Takes up to n items without waiting (waits only when `wait` and nothing is active).
+  std::size_t pop_some(std::vector<T>& out, std::size_t n, bool wait, bool& closed) {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (wait) cv_.wait(lk, [&] { return !q_.empty() || closed_; });
+    std::size_t k = 0;
+    while (k < n && !q_.empty()) {
+      out.push_back(std::move(q_.front()));
+      q_.pop_front();
+      ++k;
+    }
+    closed = closed_ && q_.empty();
+    return k;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<T> q_;
+  bool closed_ = false;
+};
+
+void busy_sleep_us(double us) {
+  // Sleep most of it, spin the rest: steps of a few hundred microseconds stay accurate.
+  const auto until = clk::now() + std::chrono::nanoseconds(static_cast<long long>(us * 1000));
+  if (us > 200) std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<long long>((us - 100) * 1000)));
+  while (clk::now() < until) {
+  }
+}
+
+bool parse_args(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&](const char* what) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tracecraft-demo: %s needs a value\n", what);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--requests") o.requests = std::max(0, std::atoi(next("--requests")));
+    else if (a == "--seed") o.seed = std::strtoull(next("--seed"), nullptr, 10);
+    else if (a == "--error-rate") o.error_rate = std::atof(next("--error-rate"));
+    else if (a == "--slow-rate") o.slow_rate = std::atof(next("--slow-rate"));
+    else if (a == "--agent-rate") o.agent_rate = std::atof(next("--agent-rate"));
+    else if (a == "--max-batch") o.max_batch = std::max(1, std::atoi(next("--max-batch")));
+    else if (a == "--step-us") o.step_us = std::atof(next("--step-us"));
+    else if (a == "--prompts") o.prompts_file = next("--prompts");
+    else if (a == "--summary-json") o.summary_json = next("--summary-json");
+    else if (a == "--untraced") o.untraced = true;
+    else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: tracecraft-demo [--requests N] [--seed S] [--error-rate P] [--slow-rate P]\n"
+          "                       [--agent-rate P] [--max-batch B] [--step-us US] [--prompts FILE]\n"
+          "                       [--untraced] [--summary-json FILE]\n"
+          "Tracing is configured by OTEL_* / TRACECRAFT_* variables (see tracecraft-envcheck).\n");
+      std::exit(0);
+    } else {
+      std::fprintf(stderr, "tracecraft-demo: unknown argument %s (try --help)\n", a.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::unique_ptr<request>> make_workload(const options& o, const std::vector<std::string>& prompts) {
+  std::mt19937_64 rng(o.seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::unique_ptr<request>> out;
+  for (int i = 0; i < o.requests; ++i) {
+    auto r = std::make_unique<request>();
+    r->id = i;
+    for (int b = 0; b < 16; b += 8) {
+      const std::uint64_t v = rng();
+      std::memcpy(r->tid.bytes + b, &v, 8);
+    }
+    r->prompt_tokens = 32 + static_cast<int>(rng() % 480);
+    r->output_tokens = 8 + static_cast<int>(rng() % 56);
+    r->will_fail = u(rng) < o.error_rate;
+    r->slow = u(rng) < o.slow_rate;
+    r->agent = u(rng) < o.agent_rate;
+    if (r->slow) r->output_tokens *= 3;
+    r->prompt = prompts.empty() ? "Summarise request " + std::to_string(i) : prompts[static_cast<std::size_t>(i) % prompts.size()];
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// A gateway-style agent path in front of the model: agent -> retrieval -> tool -> llm.
+void agent_path(request& r, double step_us) {
+  tc::context_scope in_request(r.root.context());
+  TC_SPAN(agent, "invoke_agent planner", tc::kind::agent);
+  agent.set("gen_ai.agent.name", "planner");
+  agent.set_input(r.prompt);
+  {
+    TC_SPAN(ret, "retrieval docs", tc::kind::retrieval);
+    ret.set("gen_ai.data_source.id", "docs");
+    ret.set("gen_ai.request.top_k", 5.0);
+    busy_sleep_us(step_us / 4);
+  }
+  {
+    TC_SPAN(tool, "execute_tool search", tc::kind::tool);
+    tool.set("gen_ai.tool.name", "search");
+    tool.set("gen_ai.tool.call.id", static_cast<std::int64_t>(r.id));
+    busy_sleep_us(step_us / 4);
+  }
+  {
+    TC_SPAN(llm, "chat planner-small", tc::kind::llm);
+    llm.set_model("planner-small");
+    llm.set_provider("tracecraft-demo");
+    llm.set_input_tokens(64);
+    llm.set_output_tokens(16);
+    llm.set_input(r.prompt);
+    busy_sleep_us(step_us / 2);
+  }
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  if (!parse_args(argc, argv, o)) return 2;
+  std::vector<std::string> prompts;
+  if (!o.prompts_file.empty()) {
+    std::ifstream in(o.prompts_file);
+    if (!in) {
+      std::fprintf(stderr, "tracecraft-demo: cannot read %s\n", o.prompts_file.c_str());
+      return 2;
+    }
+    for (std::string line; std::getline(in, line);) prompts.push_back(line);
+  }
+  if (!o.untraced) {
+    const tc::status st = tc::init();
+    if (st != tc::status::ok && st != tc::status::disabled)
+      std::fprintf(stderr, "tracecraft-demo: tracing not started: %s\n", tc::status_message(st));
+  }
+
+  auto work = make_workload(o, prompts);
+  channel<request*> waiting;
+  channel<stream_msg> stream;
+  std::atomic<int> failed{0};
+  std::vector<double> ttft_ms;
+  const auto t0 = clk::now();
+
+  // Accept thread: requests arrive, get a root span, maybe an agent path, then wait in the queue.
+  std::thread accept([&] {
+    std::mt19937_64 rng(o.seed ^ 0x5eed);
+    std::exponential_distribution<double> gap(1.0 / (o.step_us * 2.5));  // below capacity
+    for (auto& up : work) {
+      request& r = *up;
+      busy_sleep_us(gap(rng));
+      r.arrived = clk::now();
+      r.root = tc::async_span("POST /v1/chat/completions", tc::kind::server, r.tid);
+      r.root.set("http.request.method", "POST");
+      r.root.set("url.path", "/v1/chat/completions");
+      r.root.set_model("demo-llm-8b");
+      r.root.set("gen_ai.operation.name", "chat");
+      r.root.set("gen_ai.request.max_tokens", static_cast<std::int64_t>(r.output_tokens));
+      r.root.set("gen_ai.request.stream", true);
+      r.root.set("tracecraft.request.id", static_cast<std::int64_t>(r.id));
+      r.root.set_input(r.prompt);
+      if (r.agent) agent_path(r, o.step_us);
+      r.queue = tc::async_span("queue", tc::kind::internal, r.root.context());
+      waiting.push(&r);
+    }
+    waiting.close();
+  });
+
+  // Scheduler thread: continuous batching. Admit, prefill the new ones, decode one token for all.
+  std::thread scheduler([&] {
+    std::vector<request*> active, admitted;
+    std::uint64_t step_no = 0;
+    for (;;) {
+      admitted.clear();
+      bool closed = false;
+      const std::size_t room = static_cast<std::size_t>(o.max_batch) - active.size();
+      waiting.pop_some(admitted, room, active.empty(), closed);
+      if (active.empty() && admitted.empty() && closed) break;
+      for (request* r : admitted) {
+        r->queue.set("tracecraft.queue.position", static_cast<std::int64_t>(active.size()));
+        r->queue.end();
+      }
+      if (!admitted.empty()) {  // one prefill step for the newly admitted requests
+        TC_SPAN(step, "scheduler.step", tc::kind::internal);
+        step.set("tracecraft.step.phase", "prefill");
+        step.set("tracecraft.step.batch_size", static_cast<std::int64_t>(admitted.size()));
+        step.set("tracecraft.step.number", static_cast<std::int64_t>(++step_no));
+        int tokens = 0;
+        for (request* r : admitted) {
+          step.add_link(r->root.context(), {{"tracecraft.link.reason", "prefill"}});
+          tokens += r->prompt_tokens;
+        }
+        for (request* r : admitted) {
+          tc::span prefill("prefill", tc::kind::llm, r->root.context());
+          prefill.set_model("demo-llm-8b");
+          prefill.set_input_tokens(r->prompt_tokens);
+          busy_sleep_us(o.step_us * 0.002 * r->prompt_tokens);
+          r->decode = tc::async_span("decode", tc::kind::llm, r->root.context());
+          r->decode.set_model("demo-llm-8b");
+          active.push_back(r);
+        }
+        step.set("tracecraft.step.tokens", static_cast<std::int64_t>(tokens));
+      }
+      if (active.empty()) continue;
+      {  // one decode step for every active request
+        TC_SPAN(step, "scheduler.step", tc::kind::internal);
+        step.set("tracecraft.step.phase", "decode");
+        step.set("tracecraft.step.batch_size", static_cast<std::int64_t>(active.size()));
+        step.set("tracecraft.step.number", static_cast<std::int64_t>(++step_no));
+        for (request* r : active) step.add_link(r->root.context());
+        bool any_slow = false;
+        for (request* r : active) any_slow |= r->slow;
+        busy_sleep_us(o.step_us * (any_slow ? 1.5 : 1.0));
+      }
+      std::vector<request*> still;
+      for (request* r : active) {
+        ++r->generated;
+        if (r->generated == 1) {
+          r->first_token = clk::now();
+          r->root.add_event("gen_ai.first_token", {{"gen_ai.token.index", 0}});
+          r->root.set("gen_ai.response.time_to_first_chunk",
+                      std::chrono::duration<double>(r->first_token - r->arrived).count());
+        }
+        const bool fail_now = r->will_fail && r->generated == std::max(1, r->output_tokens / 2);
+        if (fail_now || r->generated >= r->output_tokens) {
+          if (fail_now) r->decode.set_error("device out of memory during decode");
+          r->decode.set_output_tokens(r->generated);
+          r->decode.end();
+          stream.push({r, true});
+        } else {
+          still.push_back(r);
+        }
+      }
+      active.swap(still);
+    }
+    stream.close();
+  });
+
+  // Streaming thread: detokenizes and finishes each response; the root span ends here.
+  std::thread streamer([&] {
+    stream_msg m;
+    while (stream.pop(m)) {
+      request& r = *m.r;
+      const bool failed_req = r.will_fail;
+      r.root.set_input_tokens(r.prompt_tokens);
+      r.root.set_output_tokens(r.generated);
+      r.root.set("gen_ai.response.finish_reasons", failed_req ? "error" : "stop");
+      if (failed_req) {
+        r.root.set("error.type", "device_oom");
+        r.root.set_error("decode failed: device out of memory");
+        failed.fetch_add(1);
+      } else {
+        r.root.set_output("[generated " + std::to_string(r.generated) + " tokens]");
+        r.root.set_ok();
+      }
+      ttft_ms.push_back(std::chrono::duration<double, std::milli>(r.first_token - r.arrived).count());
+      r.root.end();
+    }
+  });
+
+  accept.join();
+  scheduler.join();
+  streamer.join();
+  const double wall = std::chrono::duration<double>(clk::now() - t0).count();
+  int slow = 0;
+  for (auto& r : work) slow += r->slow ? 1 : 0;
+
+  tc::shutdown(std::chrono::milliseconds(5000));
+  const tc::stats_snapshot s = tc::stats();
+  const double p50 = percentile(ttft_ms, 0.5), p99 = percentile(ttft_ms, 0.99);
+  std::printf(
+      "tracecraft-demo: %d requests in %.3f s (%.0f req/s), ttft p50 %.2f ms p99 %.2f ms; spans created %llu, "
+      "exported %llu, sampled out %llu, dropped %llu; traces %llu; failed %d, slow %d\n",
+      o.requests, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, static_cast<unsigned long long>(s.spans_created),
+      static_cast<unsigned long long>(s.spans_exported), static_cast<unsigned long long>(s.spans_sampled_out),
+      static_cast<unsigned long long>(s.dropped.total()), static_cast<unsigned long long>(s.traces_exported),
+      failed.load(), slow);
+  if (!o.summary_json.empty()) {
+    std::FILE* f = std::fopen(o.summary_json.c_str(), "w");
+    if (f == nullptr) {
+      std::fprintf(stderr, "tracecraft-demo: cannot write %s\n", o.summary_json.c_str());
+      return 1;
+    }
+    std::fprintf(f,
+                 "{\"requests\":%d,\"spans_created\":%llu,\"spans_exported\":%llu,\"spans_sampled_out\":%llu,"
+                 "\"spans_dropped\":{\"ring_full\":%llu,\"export_failed\":%llu,\"no_exporter\":%llu,"
+                 "\"shutdown_deadline\":%llu},\"spans_pending\":%llu,\"traces_exported\":%llu,"
+                 "\"requests_failed\":%d,\"requests_slow\":%d,\"wall_seconds\":%.6f,\"requests_per_second\":%.3f,"
+                 "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s}\n",
+                 o.requests, static_cast<unsigned long long>(s.spans_created),
+                 static_cast<unsigned long long>(s.spans_exported), static_cast<unsigned long long>(s.spans_sampled_out),
+                 static_cast<unsigned long long>(s.dropped.ring_full), static_cast<unsigned long long>(s.dropped.export_failed),
+                 static_cast<unsigned long long>(s.dropped.no_exporter),
+                 static_cast<unsigned long long>(s.dropped.shutdown_deadline),
+                 static_cast<unsigned long long>(s.spans_pending), static_cast<unsigned long long>(s.traces_exported),
+                 failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true");
+    std::fclose(f);
+  }
+  return 0;
+}
