@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,11 +128,18 @@ void engine::register_ring(thread_state* ts) noexcept {
 }
 
 bool engine::start_drain() noexcept {
+  // The drain inherits a mask that blocks every signal: the host's handlers run on its own
+  // threads, and a write to a closed pipe returns EPIPE instead of raising SIGPIPE in the host.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   try {
     drain_alive.store(true, std::memory_order_release);
     thread = std::thread([this] { drain_main(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return true;
   } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     drain_alive.store(false, std::memory_order_release);
     diag(log_level::error, "cannot start the drain thread; tracing is off");
     return false;
@@ -194,7 +202,6 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   if (km.operation != nullptr) v.attrs.push_back(string_attr("gen_ai.operation.name", km.operation));
   if (km.openinference != nullptr) v.attrs.push_back(string_attr("openinference.span.kind", km.openinference));
   if (km.step != nullptr) v.attrs.push_back(string_attr("tracecraft.step.type", km.step));
-  const std::size_t derived = v.attrs.size();
   if (v.local_root()) {
     static constexpr char hexd[] = "0123456789abcdef";
     for (int i = 0; i < 16; ++i) {
@@ -203,6 +210,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
     }
     v.attrs.push_back(string_attr("run_id", std::string_view(run_id_, 32)));
   }
+  const std::size_t derived = v.attrs.size();
 
   // Items: attributes go to `attrs` unless an event or link is still owed nested ones.
   std::uint32_t owed = 0;

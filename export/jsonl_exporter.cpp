@@ -46,7 +46,9 @@ class jsonl_exporter final : public exporter {
         batch_(cfg.max_export_batch_size == 0 ? 512 : cfg.max_export_batch_size),
         delay_ns_(std::uint64_t{cfg.schedule_delay_ms} * 1000000u) {
     make_parent_dirs(path_);
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // O_NONBLOCK only for the open: a FIFO with no reader must fail here, not hang init().
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd_ >= 0) ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
     if (fd_ < 0)
       diag(log_level::error, "jsonl exporter: cannot open %s: %s; its spans will be counted as export_failed",
            path_.c_str(), std::strerror(errno));

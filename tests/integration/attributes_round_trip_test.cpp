@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every attribute type, events, links, status, names, payloads and limits come back from the
+// JSONL file exactly as they were recorded.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "harness.h"
+#include "tracecraft/trace.h"
+
+using namespace std::chrono_literals;
+namespace tc = tracecraft;
+
+TEST_SUITE("round trip") {
+  TEST_CASE("attribute types, events, links and error status round-trip into the JSONL exactly") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::span_context linked;
+    {
+      tc::span other("other", tc::kind::internal);
+      linked = other.context();
+    }
+    {
+      tc::span s("typed", tc::kind::server);
+      s.set("b.true", true);
+      s.set("b.false", false);
+      s.set("i.neg", std::int64_t{-1234567890123});
+      s.set("i.zero", 0);
+      s.set("i.max", INT64_MAX);
+      s.set("d.pi", 3.14159);
+      s.set("d.neg", -0.5);
+      s.set("s.ascii", "hello");
+      s.set("s.empty", "");
+      s.set("s.utf8", std::string("h\xC3\xA9llo \xE2\x9C\x93"));
+      s.set("s.escape", "quote\" back\\ nl\n tab\t ctl\x01");
+      std::string runtime_key = "dyn.key";
+      s.set(tc::key(runtime_key), 7);
+      s.add_event("first_token", {{"gen_ai.token.index", 0}, {"note", "x"}, {"ratio", 0.25}, {"ok", true}});
+      s.add_event("bare");
+      s.add_link(linked, {{"tracecraft.link.reason", "batch"}});
+      s.set_error("went wrong: \"bad\"");
+    }
+    REQUIRE(tc::flush(5s));
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 2);
+    const tct::span* s = tct::find(spans, "typed");
+    REQUIRE(s != nullptr);
+    CHECK(s->kind == 2);
+    CHECK(s->attrs.at("b.true").type == "boolValue");
+    CHECK(s->attrs.at("b.true").b == true);
+    CHECK(s->attrs.at("b.false").b == false);
+    CHECK(s->attrs.at("i.neg").type == "intValue");
+    CHECK(s->attrs.at("i.neg").i == -1234567890123);
+    CHECK(s->attrs.at("i.zero").i == 0);
+    CHECK(s->attrs.at("i.max").i == INT64_MAX);
+    CHECK(s->attrs.at("d.pi").type == "doubleValue");
+    CHECK(s->attrs.at("d.pi").d == 3.14159);
+    CHECK(s->attrs.at("d.neg").d == -0.5);
+    CHECK(s->attrs.at("s.ascii").s == "hello");
+    CHECK(s->attrs.at("s.empty").type == "stringValue");
+    CHECK(s->attrs.at("s.empty").s.empty());
+    CHECK(s->attrs.at("s.utf8").s == "h\xC3\xA9llo \xE2\x9C\x93");
+    CHECK(s->attrs.at("s.escape").s == "quote\" back\\ nl\n tab\t ctl\x01");
+    CHECK(s->attrs.at("dyn.key").i == 7);
+    CHECK(s->attrs.at("run_id").s == s->trace_id);  // a local root carries run_id
+    REQUIRE(s->events.size() == 2);
+    CHECK(s->events[0].name == "first_token");
+    CHECK(s->events[0].attrs.at("gen_ai.token.index").i == 0);
+    CHECK(s->events[0].attrs.at("note").s == "x");
+    CHECK(s->events[0].attrs.at("ratio").d == 0.25);
+    CHECK(s->events[0].attrs.at("ok").b == true);
+    CHECK(s->events[0].time >= s->start);
+    CHECK(s->events[0].time <= s->end);
+    CHECK(s->events[1].name == "bare");
+    CHECK(s->events[1].attrs.empty());
+    REQUIRE(s->links.size() == 1);
+    const tct::span* o = tct::find(spans, "other");
+    REQUIRE(o != nullptr);
+    CHECK(s->links[0].trace_id == o->trace_id);
+    CHECK(s->links[0].span_id == o->span_id);
+    CHECK(s->links[0].attrs.at("tracecraft.link.reason").s == "batch");
+    CHECK(s->links[0].flags == 0x103);  // sampled | random, local
+    CHECK(s->status_code == 2);
+    CHECK(s->status_message == "went wrong: \"bad\"");
+    CHECK(s->flags == 0x103);
+    CHECK(s->end >= s->start);
+    CHECK(s->trace_id.size() == 32);
+    CHECK(s->span_id.size() == 16);
+    CHECK(s->parent_span_id.empty());
+    CHECK(s->resource.at("telemetry.sdk.name").s == "tracecraft");
+    CHECK(s->resource.at("telemetry.sdk.language").s == "cpp");
+    CHECK(s->pid == ::getpid());
+  }
+
+  TEST_CASE("step kinds map onto OTel kinds and GenAI / OpenInference attributes") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    {
+      tc::span root("root", tc::kind::server);
+      { tc::span a("a", tc::kind::agent); }
+      { tc::span b("b", tc::kind::llm); }
+      { tc::span c("c", tc::kind::tool); }
+      { tc::span d("d", tc::kind::retrieval); }
+      { tc::span e("e", tc::kind::workflow); }
+      { tc::span f("f", tc::kind::guardrail); }
+      { tc::span g("g", tc::kind::client); }
+      {
+        tc::span h("h", tc::kind::llm);
+        h.set("gen_ai.operation.name", "text_completion");  // the host's value wins
+      }
+    }
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    auto k = [&](const char* n) { return tct::find(spans, n); };
+    CHECK(k("root")->kind == 2);
+    CHECK(k("a")->kind == 1);
+    CHECK(k("a")->attrs.at("gen_ai.operation.name").s == "invoke_agent");
+    CHECK(k("a")->attrs.at("openinference.span.kind").s == "AGENT");
+    CHECK(k("b")->kind == 3);
+    CHECK(k("b")->attrs.at("gen_ai.operation.name").s == "chat");
+    CHECK(k("b")->attrs.at("openinference.span.kind").s == "LLM");
+    CHECK(k("c")->kind == 1);
+    CHECK(k("c")->attrs.at("gen_ai.operation.name").s == "execute_tool");
+    CHECK(k("d")->kind == 3);
+    CHECK(k("d")->attrs.at("gen_ai.operation.name").s == "retrieval");
+    CHECK(k("e")->attrs.at("gen_ai.operation.name").s == "invoke_workflow");
+    CHECK(k("f")->attrs.at("openinference.span.kind").s == "GUARDRAIL");
+    CHECK_FALSE(k("f")->has("gen_ai.operation.name"));
+    CHECK(k("g")->kind == 3);
+    CHECK_FALSE(k("g")->has("gen_ai.operation.name"));
+    CHECK(k("h")->attrs.at("gen_ai.operation.name").s == "text_completion");
+    CHECK_FALSE(k("a")->has("run_id"));  // only local roots
+  }
+
+  TEST_CASE("runtime names are copied and truncated; literal names are kept by reference") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    {
+      std::string name = "tool:" + std::to_string(42);
+      tc::span s(name);
+      name.assign("overwritten after start");  // the span owns its copy
+    }
+    {
+      const std::string long_name(500, 'n');
+      tc::span s(long_name);
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 2);
+    CHECK(spans[0].name == "tool:42");
+    CHECK(spans[1].name == std::string(200, 'n'));
+  }
+
+  TEST_CASE("duplicate keys keep the last value; count and length limits drop and count") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.attribute_count_limit = 3;
+    cfg.attribute_value_length_limit = 4;
+    cfg.event_count_limit = 1;
+    cfg.link_count_limit = 1;
+    cfg.event_attribute_count_limit = 1;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::span_context other;
+    {
+      tc::span s("limited");
+      other = s.context();
+      s.set("k", 1);
+      s.set("k", 2);
+      s.set("long", "h\xC3\xA9llo world");  // 4 characters kept, not 4 bytes
+      s.set("c", 3);
+      s.set("over", 4);  // the 5th set: over the hot-path count limit of 3
+      s.add_event("e1", {{"a", 1}, {"b", 2}});
+      s.add_event("e2");
+      s.add_link(other);
+      s.add_link(other);
+    }
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 1);
+    const auto& s = spans[0];
+    CHECK(s.attrs.at("k").i == 2);
+    CHECK(s.attrs.at("long").s == "h\xC3\xA9ll");
+    CHECK(s.attrs.count("over") == 0);
+    CHECK(s.dropped_attrs >= 1);
+    REQUIRE(s.events.size() == 1);
+    CHECK(s.events[0].attrs.size() == 1);
+    CHECK(s.events[0].dropped == 1);
+    CHECK(s.dropped_events == 1);
+    CHECK(s.links.size() == 1);
+    CHECK(s.dropped_links == 1);
+    CHECK(tc::stats().attributes_dropped >= 3);
+  }
+
+  TEST_CASE("payload capture: off by default, truncated, excluded per span, large values spill into fragments") {
+    tct::temp_dir dir;
+    {
+      auto cfg = tct::jsonl_config(dir.file("off.jsonl"));
+      REQUIRE(tc::init(cfg) == tc::status::ok);
+      {
+        tc::span s("llm", tc::kind::llm);
+        s.set_input("secret prompt");
+      }
+      REQUIRE(tc::shutdown(5s));
+      const auto spans = tct::read_spans(cfg.jsonl_path);
+      REQUIRE(spans.size() == 1);
+      CHECK_FALSE(spans[0].has("input.value"));
+    }
+    auto cfg = tct::jsonl_config(dir.file("on.jsonl"));
+    cfg.capture_payloads = true;
+    cfg.max_input_length = 10;
+    cfg.max_output_length = 100000;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    const std::string big(50000, 'x');
+    {
+      tc::span s("llm", tc::kind::llm);
+      s.set_input("0123456789abcdef");
+      s.set("before", 1);
+      s.set_output(big);
+      s.set("after", 2);
+      for (int i = 0; i < 40; ++i) s.set(tc::key("many." + std::to_string(i)), std::string(20, 'a' + i % 26));
+    }
+    {
+      tc::span s("excluded", tc::kind::tool);
+      s.exclude_input();
+      s.set_input("do not record");
+      s.set_output("kept");
+    }
+    {
+      tc::span s("utf8cut", tc::kind::tool);
+      s.set_input("123456789\xC3\xA9");  // the cut at 10 bytes would split é
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.fragments_lost == 0);
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 3);
+    const auto* l = tct::find(spans, "llm");
+    CHECK(l->attrs.at("input.value").s == "0123456789");
+    CHECK(l->attrs.at("output.value").s == big);
+    CHECK(l->attrs.at("before").i == 1);
+    CHECK(l->attrs.at("after").i == 2);
+    for (int i = 0; i < 40; ++i) CHECK(l->attrs.at("many." + std::to_string(i)).s == std::string(20, 'a' + i % 26));
+    // Item order is preserved across fragments.
+    CHECK(l->attr_order.at(l->attr_order.size() - 41) == "after");
+    const auto* e = tct::find(spans, "excluded");
+    CHECK(e->attrs.at("input.value").s == "[EXCLUDED]");
+    CHECK(e->attrs.at("output.value").s == "kept");
+    CHECK(tct::find(spans, "utf8cut")->attrs.at("input.value").s == "123456789");
+  }
+
+  TEST_CASE("a span with fragments written on two threads is joined") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::async_span s("moving", tc::kind::internal);
+    for (int i = 0; i < 30; ++i) s.set(tc::key("a." + std::to_string(i)), std::string(30, 'a'));
+    std::thread t([&] {
+      for (int i = 0; i < 30; ++i) s.set(tc::key("b." + std::to_string(i)), std::string(30, 'b'));
+      s.end();
+    });
+    t.join();
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 1);
+    CHECK(spans[0].attrs.size() == 61);  // 60 + run_id
+    CHECK(spans[0].attrs.at("a.0").s == std::string(30, 'a'));
+    CHECK(spans[0].attrs.at("b.29").s == std::string(30, 'b'));
+  }
+}

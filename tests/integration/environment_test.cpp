@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+// Bad and unknown environment values produce one clear warning each and the engine runs on
+// defaults; the real binaries are run with a real environment (no setenv in this process).
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "tracecraft/trace.h"
+
+namespace tc = tracecraft;
+
+namespace {
+
+struct run_result {
+  int exit_code;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
+               const std::string& cwd) {
+  const std::string out = cwd + "/stdout.txt", err = cwd + "/stderr.txt";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> envs = env;
+  envs.push_back("TRACECRAFT_JSONL_PATH=" + cwd + "/traces.jsonl");
+  std::vector<char*> argv{const_cast<char*>(exe.c_str())}, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid;
+  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
+}
+
+const char* const k_bad_env[] = {
+    "TRACECRAFT_RING_KB=lots",          "TRACECRAFT_SAMPLING_RATE=1.5",   "TRACECRAFT_CAPTURE_PAYLOADS=yes",
+    "TRACECRAFT_SAMPLNG_RATE=0.5",      "OTEL_TRACES_EXPORTER=jsonl,bogus", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=-3",
+    "OTEL_RESOURCE_ATTRIBUTES=a=1,b%zz=2", "TRACECRAFT_DRAIN_CPU=9999",  "OTEL_TRACES_SAMPLER=always_off",
+    nullptr};
+
+}  // namespace
+
+TEST_SUITE("environment") {
+  TEST_CASE("load_config: each bad value is reported once, naming the variable, the value and the default") {
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(k_bad_env, &problems);
+    CHECK(c.ring_kb == 256);
+    CHECK(c.sampling_rate == 1.0);
+    CHECK(c.capture_payloads == false);
+    CHECK(c.attribute_count_limit == 128);
+    CHECK(c.drain_cpu == -1);
+    CHECK(c.resource_attributes.empty());  // a decode error discards the whole value
+    REQUIRE(c.exporters.size() == 1);
+    CHECK(c.exporters[0] == tc::exporter_kind::jsonl);
+    auto problem = [&](const std::string& var) -> const tc::config_problem* {
+      const tc::config_problem* found = nullptr;
+      int n = 0;
+      for (const auto& p : problems)
+        if (p.variable == var) found = &p, ++n;
+      CHECK_MESSAGE(n == 1, var << " reported " << n << " times");
+      return found;
+    };
+    const auto* ring = problem("TRACECRAFT_RING_KB");
+    REQUIRE(ring);
+    CHECK(ring->value == "lots");
+    CHECK(ring->message.find("default 256") != std::string::npos);
+    REQUIRE(problem("TRACECRAFT_SAMPLING_RATE"));
+    CHECK(problem("TRACECRAFT_SAMPLING_RATE")->message.find("default 1") != std::string::npos);
+    REQUIRE(problem("TRACECRAFT_CAPTURE_PAYLOADS"));
+    const auto* typo = problem("TRACECRAFT_SAMPLNG_RATE");
+    REQUIRE(typo);
+    CHECK(typo->message.find("did you mean TRACECRAFT_SAMPLING_RATE") != std::string::npos);
+    CHECK(problem("OTEL_TRACES_EXPORTER")->message.find("bogus") != std::string::npos);
+    CHECK(problem("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")->message.find("default 128") != std::string::npos);
+    REQUIRE(problem("OTEL_RESOURCE_ATTRIBUTES"));
+    REQUIRE(problem("TRACECRAFT_DRAIN_CPU"));
+    CHECK(problem("OTEL_TRACES_SAMPLER")->message.find("not supported") != std::string::npos);
+    CHECK(problems.size() == 9);
+  }
+
+  TEST_CASE("load_config: valid values, precedence and parsing rules") {
+    const char* env[] = {"OTEL_SDK_DISABLED=TRUE",
+                         "OTEL_SERVICE_NAME=svc",
+                         "OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=prod%2Ceu, team=a%3Db ,empty=",
+                         "OTEL_TRACES_EXPORTER=console, JSONL",
+                         "OTEL_ATTRIBUTE_COUNT_LIMIT=10",
+                         "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=20",
+                         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=5",
+                         "TRACECRAFT_RING_KB=64",
+                         "TRACECRAFT_SAMPLING_RATE=0.125",
+                         "TRACECRAFT_MAX_INPUT_LENGTH=",  // empty == unset
+                         "TRACECRAFT_LOG_LEVEL=none",
+                         "UNRELATED=1",
+                         nullptr};
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(env, &problems);
+    CHECK(problems.empty());
+    CHECK(c.disabled);
+    CHECK(c.service_name == "svc");
+    REQUIRE(c.resource_attributes.size() == 3);
+    CHECK(c.resource_attributes[0].second == "prod,eu");
+    CHECK(c.resource_attributes[1].first == "team");
+    CHECK(c.resource_attributes[1].second == "a=b");
+    CHECK(c.resource_attributes[2].second.empty());
+    REQUIRE(c.exporters.size() == 2);
+    CHECK(c.exporters[0] == tc::exporter_kind::console);
+    CHECK(c.exporters[1] == tc::exporter_kind::jsonl);
+    CHECK(c.attribute_count_limit == 20);  // the span-specific variable wins
+    CHECK(c.attribute_value_length_limit == 5);
+    CHECK(c.ring_kb == 64);
+    CHECK(c.sampling_rate == 0.125);
+    CHECK(c.max_input_length == 4096);
+    CHECK(c.diagnostics == tc::log_level::none);
+    const char* none_env[] = {"OTEL_TRACES_EXPORTER=none", nullptr};
+    CHECK(tc::load_config(none_env, nullptr).exporters.empty());
+    const char* otlp_env[] = {"OTEL_TRACES_EXPORTER=otlp", nullptr};
+    problems.clear();
+    CHECK(tc::load_config(otlp_env, &problems).exporters == std::vector<tc::exporter_kind>{tc::exporter_kind::jsonl});
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].message.find("using jsonl") != std::string::npos);
+  }
+
+  TEST_CASE("the demo warns once per bad variable on stderr and still runs on defaults") {
+    tct::temp_dir dir;
+    std::vector<std::string> env;
+    for (const char* const* e = k_bad_env; *e; ++e) env.push_back(*e);
+    const auto r = run(TC_DEMO_PATH, {"--requests", "20", "--summary-json", dir.file("s.json")}, env, dir.path);
+    CHECK(r.exit_code == 0);
+    for (const char* var : {"TRACECRAFT_RING_KB='lots'", "TRACECRAFT_SAMPLING_RATE='1.5'",
+                            "TRACECRAFT_SAMPLNG_RATE='0.5'", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT='-3'"}) {
+      const auto first = r.err.find(var);
+      CHECK_MESSAGE(first != std::string::npos, var << " not in: " << r.err);
+      CHECK_MESSAGE(r.err.find(var, first + 1) == std::string::npos, var << " warned twice");
+    }
+    CHECK(r.err.find("tracecraft: warning:") != std::string::npos);
+    const auto spans = tct::read_spans(dir.file("traces.jsonl"));
+    CHECK(spans.size() > 20);  // defaults: rate 1, everything recorded
+    const std::string summary = slurp(dir.file("s.json"));
+    CHECK(summary.find("\"requests\":20") != std::string::npos);
+  }
+
+  TEST_CASE("tracecraft-envcheck prints the effective configuration; --strict fails on problems") {
+    tct::temp_dir dir;
+    auto ok = run(TC_ENVCHECK_PATH, {}, {"TRACECRAFT_SAMPLING_RATE=0.5"}, dir.path);
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.out.find("TRACECRAFT_SAMPLING_RATE") != std::string::npos);
+    CHECK(ok.out.find("0.5") != std::string::npos);
+    CHECK(ok.out.find("no problems found") != std::string::npos);
+    auto strict_ok = run(TC_ENVCHECK_PATH, {"--strict"}, {}, dir.path);
+    CHECK(strict_ok.exit_code == 0);
+    auto bad = run(TC_ENVCHECK_PATH, {"--strict"}, {"TRACECRAFT_RING_KB=-1", "TRACECRAFT_FOO=1"}, dir.path);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.out.find("TRACECRAFT_RING_KB='-1'") != std::string::npos);
+    CHECK(bad.out.find("TRACECRAFT_FOO") != std::string::npos);
+    CHECK(bad.out.find("env (invalid, default used)") != std::string::npos);
+  }
+}

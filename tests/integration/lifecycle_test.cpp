@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// Lifecycle: shutdown exports what is pending and returns within its deadline (also with an
+// exporter that never finishes), flush, disabled engine, fork.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+#include "tracecraft/trace.h"
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+namespace tc = tracecraft;
+
+TEST_SUITE("lifecycle") {
+  TEST_CASE("shutdown exports everything pending and returns within its deadline") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.schedule_delay_ms = 600000;  // nothing would be written on schedule
+    cfg.ring_kb = 4096;              // the whole burst fits: this test is about shutdown, not overflow
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    for (int i = 0; i < 5000; ++i) {
+      tc::span s("pending");
+      s.set("i", i);
+    }
+    const auto t0 = steady::now();
+    CHECK(tc::shutdown(2s));
+    CHECK(steady::now() - t0 < 2s);
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_exported == 5000);
+    CHECK(st.dropped.total() == 0);
+    CHECK(tct::read_spans(cfg.jsonl_path).size() == 5000);
+    CHECK_FALSE(st.running);
+    CHECK_FALSE(st.drain_alive);
+  }
+
+  TEST_CASE("shutdown returns on time when the exporter is stuck, and counts what it could not export") {
+    tct::temp_dir dir;
+    const std::string fifo = dir.file("stuck.fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // opened, never read
+    REQUIRE(reader >= 0);
+    auto cfg = tct::jsonl_config(fifo);
+    cfg.max_export_batch_size = 64;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    const std::string pad(1000, 'p');
+    for (int i = 0; i < 3000; ++i) {  // ~3 MB of JSON: far more than the pipe holds
+      tc::span s("blocked");
+      s.set("pad", pad);
+      if (i % 100 == 0) std::this_thread::sleep_for(2ms);
+    }
+    const auto t0 = steady::now();
+    CHECK_FALSE(tc::shutdown(300ms));
+    const auto took = steady::now() - t0;
+    CHECK(took < 1s);
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.dropped.shutdown_deadline > 0);
+    CHECK(st.spans_created == 3000);
+    // The drain thread is still blocked in write(); it was detached, the host goes on.
+    ::signal(SIGPIPE, SIG_IGN);
+    ::close(reader);
+  }
+
+  TEST_CASE("flush makes everything recorded before it visible, and can be called repeatedly") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    for (int round = 1; round <= 3; ++round) {
+      for (int i = 0; i < 100; ++i) tc::span s("f");
+      REQUIRE(tc::flush(5s));
+      CHECK(tct::read_spans(cfg.jsonl_path).size() == static_cast<std::size_t>(100 * round));
+      tct::check_accounting(tc::stats());
+    }
+    CHECK(tc::healthy());
+    REQUIRE(tc::shutdown(5s));
+    CHECK_FALSE(tc::healthy());
+    CHECK(tc::flush(1s));     // after shutdown: nothing to do, returns at once
+    CHECK(tc::shutdown(1s));  // idempotent
+  }
+
+  TEST_CASE("init twice keeps the running engine; a new init after shutdown starts fresh counters") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("a.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    CHECK(tc::init(cfg) == tc::status::already_running);
+    { tc::span s("one"); }
+    REQUIRE(tc::shutdown(5s));
+    CHECK(tc::stats().spans_created == 1);
+    cfg.jsonl_path = dir.file("b.jsonl");
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    { tc::span s("two"); }
+    REQUIRE(tc::shutdown(5s));
+    CHECK(tc::stats().spans_created == 1);
+    CHECK(tct::read_spans(dir.file("b.jsonl")).size() == 1);
+  }
+
+  TEST_CASE("a disabled engine records nothing and spans cost one branch") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.disabled = true;
+    CHECK(tc::init(cfg) == tc::status::disabled);
+    {
+      tc::span s("nothing", tc::kind::server);
+      CHECK_FALSE(s.recording());
+      CHECK_FALSE(s.context().valid());
+      s.set("k", 1);
+      bool evaluated = false;
+      TC_SET(s, "lazy", (evaluated = true, 1));
+      CHECK_FALSE(evaluated);  // the macro form does not evaluate its arguments
+    }
+    CHECK(tc::flush(1s));
+    CHECK(tc::shutdown(1s));
+    CHECK(::access(cfg.jsonl_path.c_str(), F_OK) != 0);
+  }
+
+  TEST_CASE("exporter none records and counts, writes nothing") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.exporters.clear();
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    for (int i = 0; i < 10; ++i) tc::span s("x");
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.dropped.no_exporter == 10);
+    CHECK(::access(cfg.jsonl_path.c_str(), F_OK) != 0);
+  }
+
+  TEST_CASE("fork: child and parent both export their own spans, exactly once") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    // Records still in the parent's ring and in its exporter's unwritten batch at fork time.
+    for (int i = 0; i < 300; ++i) tc::span s("before-fork");
+    {
+      tc::span open_scope("parent-open", tc::kind::server);  // the child inherits this context
+      const pid_t pid = ::fork();
+      REQUIRE(pid >= 0);
+      if (pid == 0) {
+        int code = 0;
+        for (int i = 0; i < 200; ++i) tc::span s("in-child");
+        if (!tc::flush(5s)) code = 1;
+        const auto st = tc::stats();
+        if (st.spans_created != 200 || st.spans_exported != 200) code = 2;
+        if (!tc::shutdown(5s)) code = 3;
+        ::_exit(code);
+      }
+      for (int i = 0; i < 100; ++i) tc::span s("in-parent");
+      int status = 0;
+      REQUIRE(::waitpid(pid, &status, 0) == pid);
+      CHECK(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_exported == 401);
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    std::map<std::string, int> count;
+    std::map<std::string, std::int64_t> pid_of;
+    std::set<std::string> ids;
+    for (const auto& s : spans) {
+      ++count[s.name];
+      pid_of[s.name] = s.pid;
+      ids.insert(s.span_id);
+    }
+    CHECK(count["before-fork"] == 300);
+    CHECK(count["in-parent"] == 100);
+    CHECK(count["parent-open"] == 1);
+    CHECK(count["in-child"] == 200);
+    CHECK(ids.size() == spans.size());  // the child reseeded its id generator
+    CHECK(pid_of["in-child"] != ::getpid());
+    CHECK(pid_of["in-parent"] == ::getpid());
+    // Child spans are children of the context the child inherited.
+    const auto* open = tct::find(spans, "parent-open");
+    CHECK(tct::find(spans, "in-child")->parent_span_id == open->span_id);
+  }
+}

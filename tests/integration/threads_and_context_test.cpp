@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+// Context across threads: parent/child structure over three threads, a span started on one
+// thread and ended on another, adoption in a pool task, explicit (remote) parents, and many
+// producers with no loss below capacity.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+#include "tracecraft/trace.h"
+
+using namespace std::chrono_literals;
+namespace tc = tracecraft;
+
+TEST_SUITE("threads") {
+  TEST_CASE("parent/child structure across three threads: accept -> schedule -> stream") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::async_span request("request", tc::kind::server);  // thread 1 (this one)
+    const tc::span_context req_ctx = request.context();
+    std::thread scheduler([&] {  // thread 2: adopts the request, makes children, passes it on
+      tc::context_scope adopt(req_ctx);
+      {
+        tc::span prefill("prefill", tc::kind::llm);
+        tc::span inner("kernel");
+      }
+      std::thread streamer([&] {  // thread 3: a grandchild, then ends the request
+        {
+          tc::context_scope adopt2(req_ctx);
+          tc::span detok("detokenize");
+        }
+        request.set("finished.on", "thread3");
+        request.end();
+      });
+      streamer.join();
+    });
+    scheduler.join();
+    CHECK_FALSE(request.recording());  // ended on thread 3
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 4);
+    const auto* r = tct::find(spans, "request");
+    const auto* p = tct::find(spans, "prefill");
+    const auto* k = tct::find(spans, "kernel");
+    const auto* d = tct::find(spans, "detokenize");
+    REQUIRE((r && p && k && d));
+    CHECK(r->parent_span_id.empty());
+    CHECK(p->parent_span_id == r->span_id);
+    CHECK(k->parent_span_id == p->span_id);
+    CHECK(d->parent_span_id == r->span_id);
+    for (const auto* s : {p, k, d}) CHECK(s->trace_id == r->trace_id);
+    CHECK(r->attrs.at("finished.on").s == "thread3");
+    CHECK(r->start <= p->start);
+    CHECK(r->end >= d->end);
+    CHECK(p->start <= k->start);
+    CHECK(k->end <= p->end);
+  }
+
+  TEST_CASE("scoped spans restore the previous context; explicit remote parents set the flags") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    CHECK_FALSE(tc::current_context().valid());
+    tc::span_context remote;
+    for (int i = 0; i < 16; ++i) remote.trace_id[i] = static_cast<std::uint8_t>(0xa0 + i);
+    for (int i = 0; i < 8; ++i) remote.span_id[i] = static_cast<std::uint8_t>(0x10 + i);
+    remote.flags = tc::flag_sampled;
+    remote.remote = true;
+    {
+      tc::span a("a", tc::kind::server, remote);
+      CHECK(tc::current_context().valid());
+      { tc::span b("b"); }
+      CHECK(std::memcmp(tc::current_context().span_id, a.context().span_id, 8) == 0);
+    }
+    CHECK_FALSE(tc::current_context().valid());
+    tc::span_context unsampled_remote = remote;
+    unsampled_remote.flags = 0;
+    {
+      tc::span c("c", tc::kind::server, unsampled_remote);  // parent says not sampled
+      CHECK_FALSE(c.recording());
+      tc::span d("d");  // inherits: not recorded
+      CHECK_FALSE(d.recording());
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_sampled_out == 2);
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 2);
+    const auto* a = tct::find(spans, "a");
+    CHECK(a->trace_id == "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf");
+    CHECK(a->parent_span_id == "1011121314151617");
+    CHECK(a->flags == 0x301);  // sampled, parent known to be remote
+    CHECK(tct::find(spans, "b")->flags == 0x101);
+    CHECK(tct::find(spans, "b")->parent_span_id == a->span_id);
+    CHECK(a->has("run_id"));  // a span with a remote parent is this process's root
+  }
+
+  TEST_CASE("host-supplied trace ids are used as given") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::trace_id tid;
+    for (int i = 0; i < 16; ++i) tid.bytes[i] = static_cast<std::uint8_t>(i + 1);
+    { tc::span s("given", tc::kind::server, tid); }
+    REQUIRE(tc::shutdown(5s));
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 1);
+    CHECK(spans[0].trace_id == "0102030405060708090a0b0c0d0e0f10");
+    CHECK(spans[0].flags == 0x101);  // not flagged random: the host chose it
+  }
+
+  TEST_CASE("8 producer threads lose nothing below capacity") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.ring_kb = 1024;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    constexpr int threads = 8, per = 2000;
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t) {
+      ts.emplace_back([t] {
+        for (int i = 0; i < per; ++i) {
+          tc::span root("work", tc::kind::server);
+          root.set("thread", t);
+          root.set("i", i);
+          tc::span child("child");
+          if (i % 200 == 0) std::this_thread::sleep_for(1ms);  // stay below capacity
+        }
+      });
+    }
+    for (auto& t : ts) t.join();
+    REQUIRE(tc::shutdown(10s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.dropped.ring_full == 0);
+    CHECK(st.spans_created == threads * per * 2);
+    CHECK(st.spans_exported == threads * per * 2);
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    CHECK(spans.size() == threads * per * 2);
+    std::set<std::pair<std::int64_t, std::int64_t>> seen;
+    std::set<std::string> ids;
+    for (const auto& s : spans) {
+      ids.insert(s.span_id);
+      if (s.name == "work") seen.insert({s.attrs.at("thread").i, s.attrs.at("i").i});
+    }
+    CHECK(seen.size() == threads * per);
+    CHECK(ids.size() == spans.size());  // span ids are unique
+  }
+
+  TEST_CASE("spans of an exited thread are exported and its ring reclaimed") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    for (int round = 0; round < 20; ++round) {
+      std::thread([round] {
+        for (int i = 0; i < 50; ++i) {
+          tc::span s("short-lived");
+          s.set("round", round);
+        }
+      }).join();  // the thread is gone before anything is flushed
+    }
+    REQUIRE(tc::flush(5s));
+    const auto mid = tc::stats();
+    CHECK(mid.threads <= 1);  // exited threads' rings are reclaimed
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_exported == 1000);
+    CHECK(tct::read_spans(cfg.jsonl_path).size() == 1000);
+  }
+
+  TEST_CASE("a ring that is full drops the record and counts it exactly") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.ring_kb = 4;  // ~35 spans: the drain (sleeping between passes) cannot keep up
+    cfg.drain_interval_ms = 50;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    constexpr int n = 20000;
+    for (int i = 0; i < n; ++i) {
+      tc::span s("burst");
+      s.set("i", i);
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_created == n);
+    CHECK(st.dropped.ring_full > 0);
+    CHECK(st.spans_exported + st.dropped.ring_full == n);
+    CHECK(tct::read_spans(cfg.jsonl_path).size() == st.spans_exported);
+  }
+
+  TEST_CASE("sampling at the root: children inherit, accounting counts them as sampled out") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.sampling_rate = 0.25;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int recorded_roots = 0;
+    for (int i = 0; i < 4000; ++i) {
+      tc::span root("root", tc::kind::server);
+      recorded_roots += root.recording();
+      tc::span child("child");
+      CHECK(child.recording() == root.recording());
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_created == 8000);
+    CHECK(st.spans_exported == static_cast<std::uint64_t>(2 * recorded_roots));
+    CHECK(st.spans_sampled_out == static_cast<std::uint64_t>(8000 - 2 * recorded_roots));
+    // 4000 traces at p = 0.25: sd = sqrt(4000 * .25 * .75) ~ 27; 3 sd either side.
+    CHECK(recorded_roots > 1000 - 82);
+    CHECK(recorded_roots < 1000 + 82);
+  }
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+// After a thread's first span, recording spans allocates nothing: malloc is interposed for the
+// whole process (this executable's definition wins over libc's, also for libtracecraft.so).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "harness.h"
+#include "tracecraft/trace.h"
+
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_calloc(std::size_t, std::size_t);
+extern "C" void* __libc_realloc(void*, std::size_t);
+
+namespace {
+thread_local bool t_counting = false;
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+extern "C" void* malloc(std::size_t n) {
+  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
+extern "C" void* calloc(std::size_t a, std::size_t b) {
+  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(a, b);
+}
+extern "C" void* realloc(void* p, std::size_t n) {
+  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(p, n);
+}
+
+using namespace std::chrono_literals;
+namespace tc = tracecraft;
+
+namespace {
+void one_request(int i, const tc::span_context& link_to) {
+  tc::span root("request", tc::kind::server);
+  root.set("gen_ai.request.model", "model-name-20-bytes!");
+  root.set("http.route", "/v1/chat/completions");
+  root.set("i", i);
+  root.set("ratio", 0.5);
+  root.set("flag", true);
+  root.add_event("first_token", {{"gen_ai.token.index", 0}});
+  root.add_link(link_to);
+  {
+    tc::span child("decode", tc::kind::llm);
+    child.set_input_tokens(128);
+    child.set_output("captured output text");
+    if (i % 7 == 0) child.set_error("failed");
+  }
+  tc::async_span detached("queue", tc::kind::internal, root.context());
+  detached.end();
+}
+}  // namespace
+
+TEST_CASE("zero heap allocations per span after warm-up (sampled, unsampled, disabled)") {
+  tct::temp_dir dir;
+  for (double rate : {1.0, 0.0}) {
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.capture_payloads = true;
+    cfg.sampling_rate = rate;
+    cfg.ring_kb = 4096;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    tc::span_context link_to;
+    {
+      tc::span warm("warm-up");  // the thread's first span: attach allocates its ring
+      link_to = warm.context();
+    }
+    one_request(0, link_to);
+    g_allocs = 0;
+    t_counting = true;
+    for (int i = 1; i <= 20000; ++i) {
+      one_request(i, link_to);
+      if (i % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // below drain capacity
+    }
+    t_counting = false;
+    CHECK_MESSAGE(g_allocs.load() == 0, "rate " << rate);
+    REQUIRE(tc::shutdown(10s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.dropped.ring_full == 0);
+  }
+  // Disabled engine: nothing at all.
+  g_allocs = 0;
+  t_counting = true;
+  for (int i = 0; i < 1000; ++i) one_request(i, {});
+  t_counting = false;
+  CHECK(g_allocs.load() == 0);
+}

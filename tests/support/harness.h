@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/support/harness.h — helpers shared by the tests: a temp directory, a config that writes
+// JSONL there, a reader of the exported lines (simdjson: a parser no one here wrote), and the
+// accounting identity every integration test ends with.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tracecraft/trace.h"
+
+namespace tct {
+
+struct value {
+  std::string type;  // stringValue, intValue, doubleValue, boolValue
+  std::string s;
+  std::int64_t i = 0;
+  double d = 0;
+  bool b = false;
+};
+
+struct event {
+  std::string name;
+  std::uint64_t time = 0;
+  std::map<std::string, value> attrs;
+  std::uint64_t dropped = 0;
+};
+
+struct link {
+  std::string trace_id, span_id;
+  std::map<std::string, value> attrs;
+  std::uint64_t flags = 0;
+};
+
+struct span {
+  std::string trace_id, span_id, parent_span_id, name;
+  int kind = 0;
+  std::uint64_t start = 0, end = 0;
+  std::map<std::string, value> attrs;
+  std::vector<std::string> attr_order;
+  std::uint64_t dropped_attrs = 0, dropped_events = 0, dropped_links = 0;
+  std::vector<event> events;
+  std::vector<link> links;
+  int status_code = 0;
+  std::string status_message;
+  std::uint64_t flags = 0;
+  std::map<std::string, value> resource;
+  std::int64_t pid = 0;
+  bool has(const std::string& k) const { return attrs.count(k) != 0; }
+};
+
+/// A fresh directory under the build tree, removed by the destructor.
+struct temp_dir {
+  std::string path;
+  temp_dir();
+  ~temp_dir();
+  std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+/// A config that exports JSONL to `path` only, with a long schedule delay (flush decides).
+tracecraft::config jsonl_config(const std::string& path);
+
+/// Every span in the file, in file order. Fails the current test on a malformed line.
+std::vector<span> read_spans(const std::string& path);
+std::size_t count_lines(const std::string& path);
+
+/// created = exported + dropped (by reason) + sampled out, and nothing pending.
+void check_accounting(const tracecraft::stats_snapshot& s);
+
+const span* find(const std::vector<span>& spans, const std::string& name);
+std::vector<const span*> find_all(const std::vector<span>& spans, const std::string& name);
+
+}  // namespace tct
