@@ -25,6 +25,7 @@ std::atomic<engine*> g_engine{nullptr};
 namespace {
 
 std::atomic<std::uint32_t> g_gen_counter{0};
+engine* g_retired = nullptr;  // guarded by g_lifecycle_mu
 std::mutex g_lifecycle_mu;  // init / shutdown / fork; never taken on a request thread
 
 std::uint32_t next_gen() noexcept {
@@ -509,6 +510,45 @@ void engine::drain_main() noexcept {
   }
 }
 
+void engine::release_resources() noexcept {
+  // Exporter counters feed stats() after shutdown: keep them, drop everything else.
+  std::lock_guard<std::mutex> lk(registry_mu);  // snapshot() reads `exporters` under it
+  for (std::size_t i = 0; i < exporters.size() && i < 4; ++i) {
+    final_exporters[i].spans_exported = exporters[i]->counters.exported.load();
+    final_exporters[i].spans_failed = exporters[i]->counters.failed.load();
+    final_exporters[i].batches = exporters[i]->counters.batches.load();
+    final_exporters[i].bytes = exporters[i]->counters.bytes.load();
+    std::strncpy(final_exporters[i].name, exporters[i]->name(), sizeof final_exporters[i].name - 1);
+  }
+  final_exporter_count = static_cast<std::uint32_t>(std::min<std::size_t>(exporters.size(), 4));
+  exporters_released = true;
+  exporters.clear();
+  std::string().swap(scratch);
+  decltype(fragments)().swap(fragments);
+  decltype(parked_spans)().swap(parked_spans);
+  std::vector<attr_view>().swap(view.attrs);
+  std::vector<attr_view>().swap(view.nested);
+  std::vector<event_view>().swap(view.events);
+  std::vector<link_view>().swap(view.links);
+}
+
+void engine::read_exporter_stats(stats_snapshot& s) noexcept {
+  if (exporters_released) {
+    s.exporter_count = final_exporter_count;
+    for (std::uint32_t i = 0; i < s.exporter_count; ++i) s.exporters[i] = final_exporters[i];
+  } else {
+    s.exporter_count = static_cast<std::uint32_t>(std::min<std::size_t>(exporters.size(), 4));
+    for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
+      exporter_stats& x = s.exporters[i];
+      std::strncpy(x.name, exporters[i]->name(), sizeof x.name - 1);
+      x.spans_exported = exporters[i]->counters.exported.load(std::memory_order_relaxed);
+      x.spans_failed = exporters[i]->counters.failed.load(std::memory_order_relaxed);
+      x.batches = exporters[i]->counters.batches.load(std::memory_order_relaxed);
+      x.bytes = exporters[i]->counters.bytes.load(std::memory_order_relaxed);
+    }
+  }
+}
+
 stats_snapshot engine::snapshot() noexcept {
   stats_snapshot s;
   std::uint64_t written = 0, ring_full = 0, sampled = 0, frag_lost = 0;
@@ -526,24 +566,16 @@ stats_snapshot engine::snapshot() noexcept {
     }
     s.threads = static_cast<std::uint32_t>(rings.size());
     s.ring_bytes = rings.size() * ring_bytes;
+    read_exporter_stats(s);
   }
   s.spans_created = written + ring_full + sampled;
   s.spans_sampled_out = sampled;
   s.dropped.ring_full = ring_full;
   s.dropped.no_exporter = no_exporter.load(std::memory_order_relaxed);
   s.dropped.shutdown_deadline = shutdown_dropped.load(std::memory_order_relaxed);
-  if (!exporters.empty()) {
-    s.spans_exported = exporters[0]->counters.exported.load(std::memory_order_relaxed);
-    s.dropped.export_failed = exporters[0]->counters.failed.load(std::memory_order_relaxed);
-  }
-  s.exporter_count = static_cast<std::uint32_t>(std::min<std::size_t>(exporters.size(), 4));
-  for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
-    exporter_stats& x = s.exporters[i];
-    std::strncpy(x.name, exporters[i]->name(), sizeof x.name - 1);
-    x.spans_exported = exporters[i]->counters.exported.load(std::memory_order_relaxed);
-    x.spans_failed = exporters[i]->counters.failed.load(std::memory_order_relaxed);
-    x.batches = exporters[i]->counters.batches.load(std::memory_order_relaxed);
-    x.bytes = exporters[i]->counters.bytes.load(std::memory_order_relaxed);
+  if (s.exporter_count > 0) {
+    s.spans_exported = s.exporters[0].spans_exported;
+    s.dropped.export_failed = s.exporters[0].spans_failed;
   }
   const std::uint64_t settled = s.spans_exported + s.dropped.export_failed + s.dropped.no_exporter + s.dropped.shutdown_deadline;
   s.spans_pending = written > settled ? written - settled : 0;
@@ -600,6 +632,8 @@ void fork_child() noexcept {
     detail::g_hot.gen.store(0, std::memory_order_release);
     return;
   }
+  old->retired_next = detail::g_retired;
+  detail::g_retired = old;
   e->clock = old->clock;
   e->gen = detail::next_gen();
   e->running.store(true, std::memory_order_relaxed);
@@ -648,6 +682,10 @@ status init(const config& cfg) noexcept {
     e = new engine(cfg);
   } catch (...) {
     return status::out_of_memory;
+  }
+  if (cur != nullptr) {  // keep it reachable: threads may still hold its pointer
+    cur->retired_next = detail::g_retired;
+    detail::g_retired = cur;
   }
   e->clock = calib;
   e->gen = detail::next_gen();
@@ -728,6 +766,7 @@ bool shutdown(std::chrono::milliseconds deadline) noexcept {
     for (std::size_t i = 0; i < n; ++i) e->rings.push_back(fresh[i]), rings.push_back(fresh[i]);
   }
   for (detail::thread_state* ts : rings) e->fold_and_release(ts);
+  e->release_resources();
   return true;
 }
 

@@ -70,6 +70,11 @@ struct engine {
   std::atomic<bool> drain_started{false};
   std::thread thread;
 
+  engine* retired_next = nullptr;
+  bool exporters_released = false;
+  std::uint32_t final_exporter_count = 0;
+  exporter_stats final_exporters[4];  ///< earlier engines stay reachable (see above)
+
   // ---- drain-thread-only state ---------------------------------------------------------
   clock_calibration clock;
   span_view view;
@@ -95,6 +100,9 @@ struct engine {
   void export_view() noexcept;
   void fold_and_release(thread_state* ts) noexcept;
   stats_snapshot snapshot() noexcept;
+  void read_exporter_stats(stats_snapshot& s) noexcept;  ///< caller holds registry_mu
+  /// After a clean shutdown: frees exporters and drain buffers, keeps the counters for stats().
+  void release_resources() noexcept;
 };
 
 /// The current engine (immortal, see above); nullptr before the first init().
