@@ -5,6 +5,10 @@
 #include <charconv>
 #include <cmath>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "tracecraft/trace.h"
 
 namespace tracecraft::detail {
@@ -45,62 +49,99 @@ constexpr char hexdig[] = "0123456789abcdef";
 
 }  // namespace
 
+void out_buffer::grow(std::size_t need) {
+  std::size_t cap = cap_ == 0 ? 4096 : cap_;
+  while (cap < need) cap *= 2;
+  void* p = std::realloc(data_, cap);
+  if (p == nullptr) throw std::bad_alloc();
+  data_ = static_cast<char*>(p);
+  cap_ = cap;
+}
+
+namespace {
+// Index of the first byte in [p, p+n) that JSON output cannot copy verbatim (control, '"',
+// '\\' or non-ASCII), or n. SSE2 sixteen bytes at a time: most text is plain ASCII.
+std::size_t plain_run(const unsigned char* p, std::size_t n) noexcept {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    // Signed compare: bytes >= 0x80 are negative, so "v < 0x20" catches control and non-ASCII.
+    const __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+    const int mask = _mm_movemask_epi8(bad);
+    if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+  }
+#endif
+  while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') ++i;
+  return i;
+}
+}  // namespace
+
 void json_writer::str(std::string_view s) {
-  out_.push_back('"');
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
+  // Worst case: every byte a control character (6 bytes each) or a lone invalid byte (3).
+  char* o = out_.ensure(2 + 6 * n);
+  char* const begin = o;
+  *o++ = '"';
   std::size_t i = 0;
   while (i < n) {
-    // Copy the longest run that needs no escaping in one append.
-    std::size_t j = i;
-    while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '"' && p[j] != '\\') ++j;
-    if (j > i) out_.append(s.data() + i, j - i);
-    if (j == n) break;
-    const unsigned char c = p[j];
+    const std::size_t run = plain_run(p + i, n - i);
+    std::memcpy(o, p + i, run);
+    o += run;
+    i += run;
+    if (i == n) break;
+    const unsigned char c = p[i];
     if (c >= 0x80) {
-      const std::size_t len = utf8_seq(p + j, n - j);
+      const std::size_t len = utf8_seq(p + i, n - i);
       if (len == 0) {
-        out_.append("\xEF\xBF\xBD");  // U+FFFD for each invalid byte
-        i = j + 1;
+        std::memcpy(o, "\xEF\xBF\xBD", 3);  // U+FFFD for each invalid byte
+        o += 3;
+        i += 1;
       } else {
-        out_.append(s.data() + j, len);
-        i = j + len;
+        std::memcpy(o, p + i, len);
+        o += len;
+        i += len;
       }
       continue;
     }
+    *o++ = '\\';
     switch (c) {
-      case '"': out_.append("\\\""); break;
-      case '\\': out_.append("\\\\"); break;
-      case '\n': out_.append("\\n"); break;
-      case '\r': out_.append("\\r"); break;
-      case '\t': out_.append("\\t"); break;
-      case '\b': out_.append("\\b"); break;
-      case '\f': out_.append("\\f"); break;
-      default: {
-        char esc[6] = {'\\', 'u', '0', '0', hexdig[c >> 4], hexdig[c & 15]};
-        out_.append(esc, 6);
-      }
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
+      case '\b': *o++ = 'b'; break;
+      case '\f': *o++ = 'f'; break;
+      default:
+        *o++ = 'u';
+        *o++ = '0';
+        *o++ = '0';
+        *o++ = hexdig[c >> 4];
+        *o++ = hexdig[c & 15];
     }
-    i = j + 1;
+    ++i;
   }
-  out_.push_back('"');
+  *o++ = '"';
+  out_.commit(static_cast<std::size_t>(o - begin));
 }
 
 void json_writer::hex(const std::uint8_t* b, std::size_t n) {
-  char buf[34];
-  buf[0] = '"';
-  for (std::size_t i = 0; i < n && i < 16; ++i) {
-    buf[1 + 2 * i] = hexdig[b[i] >> 4];
-    buf[2 + 2 * i] = hexdig[b[i] & 15];
+  char* o = out_.ensure(2 + 2 * n);
+  o[0] = '"';
+  for (std::size_t i = 0; i < n; ++i) {
+    o[1 + 2 * i] = hexdig[b[i] >> 4];
+    o[2 + 2 * i] = hexdig[b[i] & 15];
   }
-  buf[1 + 2 * n] = '"';
-  out_.append(buf, 2 + 2 * n);
+  o[1 + 2 * n] = '"';
+  out_.commit(2 + 2 * n);
 }
 
 void json_writer::u64(std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+  char* o = out_.ensure(24);
+  out_.commit(static_cast<std::size_t>(std::to_chars(o, o + 24, v).ptr - o));
 }
 
 void json_writer::u64_quoted(std::uint64_t v) {
@@ -110,20 +151,19 @@ void json_writer::u64_quoted(std::uint64_t v) {
 }
 
 void json_writer::i64_quoted(std::int64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.push_back('"');
-  out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
-  out_.push_back('"');
+  char* o = out_.ensure(26);
+  o[0] = '"';
+  char* e = std::to_chars(o + 1, o + 25, v).ptr;
+  *e++ = '"';
+  out_.commit(static_cast<std::size_t>(e - o));
 }
 
 void json_writer::dbl(double v) {
   // proto3 JSON: non-finite doubles are the strings "NaN", "Infinity", "-Infinity".
   if (std::isnan(v)) return raw("\"NaN\"");
   if (std::isinf(v)) return raw(v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, static_cast<std::size_t>(r.ptr - buf));
+  char* o = out_.ensure(32);
+  out_.commit(static_cast<std::size_t>(std::to_chars(o, o + 32, v).ptr - o));
 }
 
 void json_writer::any_value(const attr_view& a) {
@@ -254,7 +294,7 @@ void json_writer::span(const span_view& s) {
 }
 
 std::string json_request_prefix(const resource_info& res) {
-  std::string out;
+  out_buffer out;
   json_writer w(out);
   w.raw("{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
   bool first = true;
@@ -273,7 +313,7 @@ std::string json_request_prefix(const resource_info& res) {
   w.raw("}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"tracecraft\",\"version\":");
   w.str(version());
   w.raw("},\"spans\":[");
-  return out;
+  return std::string(out.view());
 }
 
 }  // namespace tracecraft::detail

@@ -52,7 +52,6 @@ class jsonl_exporter final : public exporter {
     if (fd_ < 0)
       diag(log_level::error, "jsonl exporter: cannot open %s: %s; its spans will be counted as export_failed",
            path_.c_str(), std::strerror(errno));
-    line_.reserve(1 << 20);
   }
   ~jsonl_exporter() override {
     if (fd_ >= 0) ::close(fd_);
@@ -62,7 +61,8 @@ class jsonl_exporter final : public exporter {
   void add(const span_view& s, std::uint64_t now_ns) noexcept override {
     try {
       if (count_ == 0) {
-        line_.assign(prefix_);
+        line_.clear();
+        line_.append(prefix_);
         first_ns_ = now_ns;
       } else {
         line_.push_back(',');
@@ -112,7 +112,7 @@ class jsonl_exporter final : public exporter {
 
   std::string path_;
   std::string prefix_;
-  std::string line_;
+  out_buffer line_;
   std::uint32_t batch_;
   std::uint64_t delay_ns_;
   std::uint64_t first_ns_ = 0;

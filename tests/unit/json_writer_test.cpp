@@ -12,9 +12,9 @@ using namespace tracecraft::detail;
 
 namespace {
 std::string s(std::string_view in) {
-  std::string out;
+  out_buffer out;
   json_writer(out).str(in);
-  return out;
+  return std::string(out.view());
 }
 }  // namespace
 
@@ -29,24 +29,38 @@ TEST_SUITE("json") {
     CHECK(s("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");          // overlong
     CHECK(s("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");  // surrogate
     CHECK(s("\xFF") == "\"\xEF\xBF\xBD\"");
+    // Long runs cross the 16-byte SIMD blocks; the escape may sit at any offset.
+    for (std::size_t at = 0; at < 40; ++at) {
+      std::string in(40, 'a');
+      in[at] = '"';
+      std::string want(1, '"');
+      want.append(in, 0, at).append("\\\"").append(in, at + 1).push_back('"');
+      CHECK(s(in) == want);
+    }
   }
 
   TEST_CASE("ids are lowercase hex, 64-bit integers are quoted, non-finite doubles are strings") {
+    out_buffer buf;
+    json_writer w(buf);
     std::string out;
-    json_writer w(out);
+    auto take = [&] {
+      out.assign(buf.view());
+      buf.clear();
+    };
     const std::uint8_t id[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
     w.hex(id, 8);
+    take();
     CHECK(out == "\"00f067aa0ba902b7\"");
-    out.clear();
     w.u64_quoted(18446744073709551615ull);
+    take();
     CHECK(out == "\"18446744073709551615\"");
-    out.clear();
     w.i64_quoted(-9223372036854775807ll - 1);
+    take();
     CHECK(out == "\"-9223372036854775808\"");
-    out.clear();
     w.dbl(std::numeric_limits<double>::quiet_NaN());
     w.dbl(-std::numeric_limits<double>::infinity());
     w.dbl(0.1);
+    take();
     CHECK(out == "\"NaN\"\"-Infinity\"0.1");
   }
 }
