@@ -24,8 +24,19 @@ class span_base_access {
   static span_data& d(span_base& s) noexcept { return s.d_; }
   static unsigned char* var(span_base& s) noexcept { return s.var_; }
   static std::uint8_t& state(span_base& s) noexcept { return s.state_; }
+  // Saves the thread's context in the span and installs the span's own (written field by field
+  // here, where the ids are in registers: no store-forwarding stall in the inline caller).
+  static void install(span_base& s) noexcept {
+    std::memcpy(s.saved_, &t_tls.ctx, sizeof(span_context));
+    span_context& c = t_tls.ctx;
+    std::memcpy(c.trace_id, s.d_.trace_id, 16);
+    std::memcpy(c.span_id, s.d_.span_id, 8);
+    c.flags = s.d_.trace_flags;
+    c.remote = false;
+    s.installed_ = true;
+  }
   static constexpr std::uint8_t off = span_base::state_off;
-  static constexpr std::uint8_t unsampled = span_base::state_unsampled;
+  static constexpr std::uint8_t unsampled_root = span_base::state_unsampled_root;
   static constexpr std::uint8_t recording = span_base::state_recording;
 };
 using A = span_base_access;
@@ -40,6 +51,9 @@ thread_state* thread_state::create(std::size_t ring_bytes) noexcept {
     delete ts;
     return nullptr;
   }
+  // Touch every page now (attach is the thread's one slow path): a first write to a fresh
+  // anonymous page is a page fault, i.e. a kernel entry on the hot path otherwise.
+  if (ts != nullptr) std::memset(ts->storage.get(), 0, ring_bytes);
   return ts;
 }
 
@@ -154,7 +168,7 @@ thread_state* ensure_state() noexcept {
   return attach(gen);
 }
 
-void begin_child(span_base& s, const span_context& parent) noexcept {
+void begin_child(span_base& s, const span_context& parent, bool install) noexcept {
   thread_state* ts = ensure_state();
   if (TC_UNLIKELY(ts == nullptr)) return;  // stays off
   span_data& d = A::d(s);
@@ -167,9 +181,10 @@ void begin_child(span_base& s, const span_context& parent) noexcept {
   reset_record(d);
   d.start = ticks();
   A::state(s) = A::recording;
+  if (install) A::install(s);  // after reading `parent`, which may be the current context
 }
 
-void begin_root(span_base& s, const trace_id* tid) noexcept {
+void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
   thread_state* ts = ensure_state();
   if (TC_UNLIKELY(ts == nullptr)) return;
   engine* e = g_engine.load(std::memory_order_relaxed);
@@ -189,7 +204,8 @@ void begin_root(span_base& s, const trace_id* tid) noexcept {
   new_span_id(d.span_id);
   if (e->never_sample || !keep(r, e->threshold)) {
     thread_state::bump(ts->sampled_out);
-    A::state(s) = A::unsampled;
+    A::state(s) = A::unsampled_root;
+    if (install) A::install(s);
     return;
   }
   d.trace_flags |= flag_sampled;
@@ -199,6 +215,7 @@ void begin_root(span_base& s, const trace_id* tid) noexcept {
   reset_record(d);
   d.start = ticks();
   A::state(s) = A::recording;
+  if (install) A::install(s);
 }
 
 void count_sampled_out_slow() noexcept {

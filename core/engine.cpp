@@ -459,12 +459,17 @@ bool engine::drain_pass(bool final_pass) noexcept {
 
 void engine::drain_main() noexcept {
   pthread_setname_np(pthread_self(), "tc-drain");
+  cpu_set_t set;
+  CPU_ZERO(&set);
   if (cfg.drain_cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
     CPU_SET(cfg.drain_cpu, &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
       diag(log_level::warn, "TRACECRAFT_DRAIN_CPU=%d: pinning failed; the drain thread is not pinned", cfg.drain_cpu);
+  } else {
+    // Not pinned: do not inherit the mask of the thread that called init() (often a request
+    // thread the host pinned to its own core). The kernel intersects this with the cpuset.
+    for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
   using namespace std::chrono;
   auto next_refine = steady_clock::now() + seconds(1);
