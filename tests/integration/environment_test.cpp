@@ -20,39 +20,8 @@ namespace tc = tracecraft;
 
 namespace {
 
-struct run_result {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
-               const std::string& cwd) {
-  const std::string out = cwd + "/stdout.txt", err = cwd + "/stderr.txt";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> envs = env;
-  envs.push_back("TRACECRAFT_JSONL_PATH=" + cwd + "/traces.jsonl");
-  std::vector<char*> argv{const_cast<char*>(exe.c_str())}, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid;
-  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data()) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
-}
+using tct::run;
+using tct::slurp;
 
 const char* const k_bad_env[] = {
     "TRACECRAFT_RING_KB=lots",          "TRACECRAFT_SAMPLING_RATE=1.5",   "TRACECRAFT_CAPTURE_PAYLOADS=yes",

@@ -2,13 +2,17 @@
 // tests/support/harness.cpp — see harness.h.
 #include "harness.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include <doctest/doctest.h>
 #include <simdjson.h>
@@ -155,6 +159,38 @@ void check_accounting(const tracecraft::stats_snapshot& s) {
                   << " sampled_out " << s.spans_sampled_out << " pending " << s.spans_pending);
   CHECK(s.spans_pending == 0);
   CHECK(s.spans_created == s.spans_exported + s.dropped.total() + s.spans_sampled_out);
+}
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
+               const std::string& cwd) {
+  const std::string out = cwd + "/stdout.txt", err = cwd + "/stderr.txt";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  std::vector<std::string> envs = env;
+  bool has_path = false;
+  for (const auto& e : envs) has_path |= e.rfind("TRACECRAFT_JSONL_PATH=", 0) == 0;
+  if (!has_path) envs.push_back("TRACECRAFT_JSONL_PATH=" + cwd + "/traces.jsonl");
+  std::vector<char*> argv{const_cast<char*>(exe.c_str())}, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid;
+  REQUIRE(posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data()) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
 
 const span* find(const std::vector<span>& spans, const std::string& name) {

@@ -69,6 +69,16 @@ std::size_t count_lines(const std::string& path);
 /// created = exported + dropped (by reason) + sampled out, and nothing pending.
 void check_accounting(const tracecraft::stats_snapshot& s);
 
+/// Runs `exe` with exactly `env` (plus TRACECRAFT_JSONL_PATH=<cwd>/traces.jsonl unless given)
+/// in directory `cwd`; captures stdout and stderr.
+struct run_result {
+  int exit_code;
+  std::string out, err;
+};
+run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
+               const std::string& cwd);
+std::string slurp(const std::string& path);
+
 const span* find(const std::vector<span>& spans, const std::string& name);
 std::vector<const span*> find_all(const std::vector<span>& spans, const std::string& name);
 
