@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
   if (markdown) {
     std::printf("| Variable | Default | Meaning |\n|---|---|---|\n");
     for (const auto& r : rows)
-      std::printf("| `%s` | `%s` | %s |\n", r.variable.c_str(), r.default_value.c_str(), r.meaning.c_str());
+      std::printf("| `%s` | %s | %s |\n", r.variable.c_str(),
+                  r.default_value.empty() ? "(unset)" : ("`" + r.default_value + "`").c_str(), r.meaning.c_str());
     return 0;
   }
   std::printf("tracecraft %s — effective configuration\n\n", tracecraft::version());
