@@ -155,6 +155,7 @@ TEST_SUITE("round trip") {
       tc::span s(long_name);
     }
     REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
     const auto spans = tct::read_spans(cfg.jsonl_path);
     REQUIRE(spans.size() == 2);
     CHECK(spans[0].name == "tool:42");
@@ -212,6 +213,7 @@ TEST_SUITE("round trip") {
         s.set_input("secret prompt");
       }
       REQUIRE(tc::shutdown(5s));
+      tct::check_accounting(tc::stats());
       const auto spans = tct::read_spans(cfg.jsonl_path);
       REQUIRE(spans.size() == 1);
       CHECK_FALSE(spans[0].has("input.value"));

@@ -11,6 +11,12 @@
 
 namespace {
 
+std::uint64_t field(const std::string& json, const std::string& key) {
+  const auto at = json.find("\"" + key + "\":");
+  REQUIRE_MESSAGE(at != std::string::npos, key << " missing in " << json);
+  return std::stoull(json.substr(at + key.size() + 3));
+}
+
 struct demo_run {
   std::vector<tct::span> spans;
   std::string summary;
@@ -26,13 +32,14 @@ demo_run run_demo(const tct::temp_dir& dir, const std::string& tag, std::vector<
   d.r = tct::run(TC_DEMO_PATH, args, env, dir.path);
   d.spans = tct::read_spans(dir.file(tag + ".jsonl"));
   d.summary = tct::slurp(dir.file(tag + ".json"));
+  if (d.r.exit_code == 0) {  // the accounting identity, from the demo's own summary
+    const auto dropped = field(d.summary, "ring_full") + field(d.summary, "export_failed") +
+                         field(d.summary, "no_exporter") + field(d.summary, "shutdown_deadline");
+    CHECK(field(d.summary, "spans_created") ==
+          field(d.summary, "spans_exported") + dropped + field(d.summary, "spans_sampled_out"));
+    CHECK(field(d.summary, "spans_pending") == 0);
+  }
   return d;
-}
-
-std::uint64_t field(const std::string& json, const std::string& key) {
-  const auto at = json.find("\"" + key + "\":");
-  REQUIRE_MESSAGE(at != std::string::npos, key << " missing in " << json);
-  return std::stoull(json.substr(at + key.size() + 3));
 }
 
 std::set<std::string> request_trace_ids(const std::vector<tct::span>& spans) {

@@ -96,11 +96,13 @@ TEST_SUITE("lifecycle") {
     CHECK(tc::init(cfg) == tc::status::already_running);
     { tc::span s("one"); }
     REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
     CHECK(tc::stats().spans_created == 1);
     cfg.jsonl_path = dir.file("b.jsonl");
     REQUIRE(tc::init(cfg) == tc::status::ok);
     { tc::span s("two"); }
     REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
     CHECK(tc::stats().spans_created == 1);
     CHECK(tct::read_spans(dir.file("b.jsonl")).size() == 1);
   }

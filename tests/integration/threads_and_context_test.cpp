@@ -112,6 +112,7 @@ TEST_SUITE("threads") {
     for (int i = 0; i < 16; ++i) tid.bytes[i] = static_cast<std::uint8_t>(i + 1);
     { tc::span s("given", tc::kind::server, tid); }
     REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
     const auto spans = tct::read_spans(cfg.jsonl_path);
     REQUIRE(spans.size() == 1);
     CHECK(spans[0].trace_id == "0102030405060708090a0b0c0d0e0f10");
