@@ -240,6 +240,7 @@ void finish(span_base& s) noexcept {
   std::memcpy(p + sizeof h + sizeof d, A::var(s), d.var_len);
   ts->ring.commit(n);
   thread_state::bump(ts->written);
+  ts->ring.prefetch_next(256);  // for the next record: overlaps the ownership transfer with host work
 }
 
 unsigned char* reserve_slow(span_base& s, std::size_t n) noexcept {

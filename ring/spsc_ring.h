@@ -61,6 +61,18 @@ class spsc_ring {
     write_.store(w_local_, std::memory_order_release);
   }
 
+  /// Asks for write ownership of the next `bytes` of the ring (a hint, never a stall). The drain
+  /// has read these lines on its own core since the last wrap; without the hint the next record's
+  /// stores wait for each line to come back (measured: the larger part of a 4-attribute span's
+  /// cost over the floor in tracecraft-bench).
+  void prefetch_next(std::size_t bytes) const noexcept {
+#if defined(__x86_64__)
+    for (std::size_t o = 0; o < bytes; o += 64) asm volatile("prefetchw %0" ::"m"(*(buf_ + ((w_local_ + o) & mask_))));
+#else
+    for (std::size_t o = 0; o < bytes; o += 64) __builtin_prefetch(buf_ + ((w_local_ + o) & mask_), 1, 3);
+#endif
+  }
+
   // ---- consumer ------------------------------------------------------------------------
 
   /// [from, to) byte range the consumer may read now.
