@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The whole test suite on a fresh Debian machine: install dependencies, build with warnings as
-# errors, run every test, then build again with ASan+UBSan and run every test again.
+# errors, run every test, then again built with ASan+UBSan and with TSan.
 # Ends with one line "N passed, N failed" counted from meson's test logs; exits non-zero on any
 # failure.
 set -uo pipefail
@@ -31,6 +31,8 @@ run_suite() {  # name, build dir, meson setup options...
 run_suite "release, warnings as errors" build-ci -Dwerror=true -Dbuildtype=release
 run_suite "ASan + UBSan" build-ci-asan -Dwerror=true -Dbuildtype=debugoptimized \
   -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false
+TSAN_OPTIONS="halt_on_error=1" run_suite "TSan" build-ci-tsan -Dwerror=true -Dbuildtype=debugoptimized \
+  -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false
 
 # Count from meson's own results (one JSON object per test and log).
 read -r passed failed < <(python3 - "${logs[@]}" <<'PY'

@@ -186,6 +186,8 @@ TEST_SUITE("lifecycle") {
     CHECK(pid_of["in-parent"] == ::getpid());
     // Child spans are children of the context the child inherited.
     const auto* open = tct::find(spans, "parent-open");
-    CHECK(tct::find(spans, "in-child")->parent_span_id == open->span_id);
+    const auto* child = tct::find(spans, "in-child");
+    REQUIRE((open && child));
+    CHECK(child->parent_span_id == open->span_id);
   }
 }
