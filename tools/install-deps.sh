@@ -11,12 +11,20 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The official OpenTelemetry JavaScript packages the tests decode our output with (test-only).
+js="$(cd "$(dirname "$0")/.." && pwd)/tests/otlp-js"
+if [ ! -d "$js/node_modules/@opentelemetry/otlp-transformer" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
+  echo "install-deps: npm ci in tests/otlp-js"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The engine's OTLP/JSON output, checked by the official OpenTelemetry JavaScript definitions.
+# Usage: run_check.sh FIXTURE DEMO
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -d "$here/node_modules/@opentelemetry/otlp-transformer" ]; then
+  echo "FAIL: $here/node_modules is missing: run tools/install-deps.sh (it runs npm ci there)"
+  exit 1
+fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+"$1" "$tmp/fixture.jsonl"
+node "$here/check_otlp_json.js" "$tmp/fixture.jsonl" --min-spans 13
+(cd "$tmp" && TRACECRAFT_JSONL_PATH="$tmp/demo.jsonl" TRACECRAFT_CAPTURE_PAYLOADS=true \
+   "$2" --requests 60 --error-rate 0.2 --agent-rate 0.5 >/dev/null)
+node "$here/check_otlp_json.js" "$tmp/demo.jsonl" --min-spans 300
