@@ -25,25 +25,7 @@
 #include "core/engine.h"
 #include "tracecraft/trace.h"
 
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_calloc(std::size_t, std::size_t);
-extern "C" void* __libc_realloc(void*, std::size_t);
-namespace {
-thread_local bool t_counting = false;
-std::atomic<long> g_allocs{0};
-}  // namespace
-extern "C" void* malloc(std::size_t n) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(std::size_t a, std::size_t b) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-extern "C" void* realloc(void* p, std::size_t n) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
+#include "malloc_counter.h"  // tests/support
 
 namespace tc = tracecraft;
 using namespace std::chrono_literals;
@@ -98,25 +80,25 @@ result measure(const char* name, int batches, Op op) {
   per_op.reserve(static_cast<std::size_t>(batches));
   const tc::stats_snapshot before = tc::stats();
   for (int i = 0; i < 200; ++i) op(i);  // warm-up: the thread's first span attaches its ring
-  g_allocs = 0;
-  t_counting = true;
+  tc_malloc::allocations = 0;
+  tc_malloc::counting = true;
   for (int b = 0; b < batches; ++b) {
     const std::uint64_t t0 = tracecraft::detail::ticks();
     for (int i = 0; i < kBatch; ++i) op(b * kBatch + i);
     const std::uint64_t t1 = tracecraft::detail::ticks();
     per_op.push_back(static_cast<double>(t1 - t0) * g_ns_per_tick / kBatch);
     if (b % 32 == 31) {  // drain between bursts (512 spans), untimed: the producer is measured alone
-      t_counting = false;
+      tc_malloc::counting = false;
       tc::flush(10s);
-      t_counting = true;
+      tc_malloc::counting = true;
     }
   }
-  t_counting = false;
+  tc_malloc::counting = false;
   tc::flush(10s);
   const tc::stats_snapshot after = tc::stats();
   result r;
   r.name = name;
-  r.allocs_per_span = static_cast<double>(g_allocs.load()) / (static_cast<double>(batches) * kBatch);
+  r.allocs_per_span = static_cast<double>(tc_malloc::allocations.load()) / (static_cast<double>(batches) * kBatch);
   r.drops = after.dropped.ring_full - before.dropped.ring_full;
   r.p50 = pct(per_op, 0.50);
   r.p90 = pct(per_op, 0.90);

@@ -76,7 +76,6 @@ class console_exporter final : public exporter {
       auto& t = traces_[trace_key(s.trace_id)];
       t.push_back(std::move(e));
       ++pending_;
-      exporter_counters::bump(counters.buffered);
       if (s.local_root()) print_trace(trace_key(s.trace_id), e.span_id);
       if (pending_ > 100000) flush();  // bound: print what we have
     } catch (...) {
@@ -118,7 +117,6 @@ class console_exporter final : public exporter {
     exporter_counters::bump(counters.batches);
     exporter_counters::bump(counters.bytes, out.size());
     pending_ -= spans.size();
-    counters.buffered.store(pending_, std::memory_order_relaxed);
     traces_.erase(it);
   }
 

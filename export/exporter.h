@@ -18,7 +18,6 @@ struct exporter_counters {
   std::atomic<std::uint64_t> failed{0};
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> bytes{0};
-  std::atomic<std::uint64_t> buffered{0};  ///< accepted by add(), not yet written
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }

@@ -69,7 +69,6 @@ class jsonl_exporter final : public exporter {
       }
       json_writer(line_).span(s);
       ++count_;
-      exporter_counters::bump(counters.buffered);
     } catch (...) {  // std::bad_alloc while growing the line
       exporter_counters::bump(counters.failed);
       return;
@@ -91,7 +90,6 @@ class jsonl_exporter final : public exporter {
   void write_line() noexcept {
     const std::uint64_t n = count_;
     count_ = 0;
-    counters.buffered.store(0, std::memory_order_relaxed);
     bool ok = fd_ >= 0;
     if (ok) {
       line_.append(json_suffix);

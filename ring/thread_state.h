@@ -39,7 +39,6 @@ struct thread_state : thread_hot {
   std::atomic<std::uint64_t> attrs_dropped{0};           ///< over the count limits
   std::atomic<bool> closed{false};
   std::atomic<int> refs{2};
-  std::uint16_t frag_seq_hint = 0;
 };
 
 }  // namespace tracecraft::detail

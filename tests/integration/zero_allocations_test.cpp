@@ -3,7 +3,6 @@
 // whole process (this executable's definition wins over libc's, also for libtracecraft.so).
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
@@ -11,27 +10,7 @@
 #include "harness.h"
 #include "tracecraft/trace.h"
 
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_calloc(std::size_t, std::size_t);
-extern "C" void* __libc_realloc(void*, std::size_t);
-
-namespace {
-thread_local bool t_counting = false;
-std::atomic<long> g_allocs{0};
-}  // namespace
-
-extern "C" void* malloc(std::size_t n) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-extern "C" void* calloc(std::size_t a, std::size_t b) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(a, b);
-}
-extern "C" void* realloc(void* p, std::size_t n) {
-  if (t_counting) g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, n);
-}
+#include "malloc_counter.h"
 
 using namespace std::chrono_literals;
 namespace tc = tracecraft;
@@ -71,23 +50,23 @@ TEST_CASE("zero heap allocations per span after warm-up (sampled, unsampled, dis
       link_to = warm.context();
     }
     one_request(0, link_to);
-    g_allocs = 0;
-    t_counting = true;
+    tc_malloc::allocations = 0;
+    tc_malloc::counting = true;
     for (int i = 1; i <= 20000; ++i) {
       one_request(i, link_to);
       if (i % 500 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // below drain capacity
     }
-    t_counting = false;
-    CHECK_MESSAGE(g_allocs.load() == 0, "rate " << rate);
+    tc_malloc::counting = false;
+    CHECK_MESSAGE(tc_malloc::allocations.load() == 0, "rate " << rate);
     REQUIRE(tc::shutdown(10s));
     const auto st = tc::stats();
     tct::check_accounting(st);
     CHECK(st.dropped.ring_full == 0);
   }
   // Disabled engine: nothing at all.
-  g_allocs = 0;
-  t_counting = true;
+  tc_malloc::allocations = 0;
+  tc_malloc::counting = true;
   for (int i = 0; i < 1000; ++i) one_request(i, {});
-  t_counting = false;
-  CHECK(g_allocs.load() == 0);
+  tc_malloc::counting = false;
+  CHECK(tc_malloc::allocations.load() == 0);
 }
