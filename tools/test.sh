@@ -9,19 +9,21 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 status=0
+build_failures=0
 logs=()
 run_suite() {  # name, build dir, meson setup options...
   local name=$1 dir=$2
   shift 2
   echo "=== $name ($dir)"
   if [ ! -d "$dir" ]; then
-    meson setup "$dir" "$@" >/dev/null || { echo "meson setup failed for $dir"; status=1; return; }
+    meson setup "$dir" "$@" >/dev/null || { echo "meson setup failed for $dir"; status=1; build_failures=$((build_failures + 1)); return; }
   else
-    meson configure "$dir" "$@" >/dev/null || { status=1; return; }
+    meson configure "$dir" "$@" >/dev/null || { status=1; build_failures=$((build_failures + 1)); return; }
   fi
   if ! ninja -C "$dir"; then
-    echo "build failed: $dir"
+    echo "build failed: $dir (counted as one failure)"
     status=1
+    build_failures=$((build_failures + 1))
     return
   fi
   meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
@@ -31,8 +33,10 @@ run_suite() {  # name, build dir, meson setup options...
 run_suite "release, warnings as errors" build-ci -Dwerror=true -Dbuildtype=release
 run_suite "ASan + UBSan" build-ci-asan -Dwerror=true -Dbuildtype=debugoptimized \
   -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false
+# -Wno-tsan: GCC warns that TSan cannot model atomic_thread_fence, which moodycamel's queue
+# uses; that is a limit of the tool, not a finding, and -Werror would stop the build.
 TSAN_OPTIONS="halt_on_error=1" run_suite "TSan" build-ci-tsan -Dwerror=true -Dbuildtype=debugoptimized \
-  -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false
+  -Db_sanitize=thread -Db_lundef=false -Dbenchmarks=false -Dcpp_args=-Wno-tsan
 
 # Count from meson's own results (one JSON object per test and log).
 read -r passed failed < <(python3 - "${logs[@]}" <<'PY'
@@ -49,6 +53,7 @@ for path in sys.argv[1:]:
 print(p, f)
 PY
 )
-[ "${failed:-1}" -eq 0 ] && [ "${passed:-0}" -gt 0 ] || status=1
-echo "${passed:-0} passed, ${failed:-1} failed"
+failed=$(( ${failed:-1} + build_failures ))
+[ "$failed" -eq 0 ] && [ "${passed:-0}" -gt 0 ] || status=1
+echo "${passed:-0} passed, ${failed} failed"
 exit $status
