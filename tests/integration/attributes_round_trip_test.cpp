@@ -3,6 +3,8 @@
 // JSONL file exactly as they were recorded.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -280,5 +282,39 @@ TEST_SUITE("round trip") {
     CHECK(spans[0].attrs.size() == 61);  // 60 + run_id
     CHECK(spans[0].attrs.at("a.0").s == std::string(30, 'a'));
     CHECK(spans[0].attrs.at("b.29").s == std::string(30, 'b'));
+  }
+
+  TEST_CASE("resource: OTEL_SERVICE_NAME beats service.name from OTEL_RESOURCE_ATTRIBUTES; decoded values pass through") {
+    tct::temp_dir dir;
+    const char* env[] = {"OTEL_SERVICE_NAME=from-service-name",
+                         "OTEL_RESOURCE_ATTRIBUTES=service.name=from-attributes,team=a%2Cb%3Dc,telemetry.sdk.name=spoofed",
+                         nullptr};
+    std::vector<tc::config_problem> problems;
+    tc::config cfg = tc::load_config(env, &problems);
+    CHECK(problems.empty());
+    cfg.jsonl_path = dir.file("out.jsonl");
+    cfg.diagnostics = tc::log_level::error;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    { tc::span s("r"); }
+    REQUIRE(tc::shutdown(5s));
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    REQUIRE(spans.size() == 1);
+    const auto& r = spans[0].resource;
+    CHECK(r.at("service.name").s == "from-service-name");
+    CHECK(r.at("team").s == "a,b=c");
+    CHECK(r.at("telemetry.sdk.name").s == "tracecraft");  // the engine's own keys cannot be overridden
+    CHECK(r.at("telemetry.sdk.language").s == "cpp");
+    CHECK(r.at("service.instance.id").s.size() == 36);
+    CHECK(r.at("process.pid").i == ::getpid());
+    CHECK(r.count("host.name") == 1);
+
+    // Without OTEL_SERVICE_NAME the attribute's value is used.
+    const char* env2[] = {"OTEL_RESOURCE_ATTRIBUTES=service.name=from-attributes", nullptr};
+    tc::config cfg2 = tc::load_config(env2, nullptr);
+    cfg2.jsonl_path = dir.file("out2.jsonl");
+    REQUIRE(tc::init(cfg2) == tc::status::ok);
+    { tc::span s("r"); }
+    REQUIRE(tc::shutdown(5s));
+    CHECK(tct::read_spans(cfg2.jsonl_path).at(0).resource.at("service.name").s == "from-attributes");
   }
 }
