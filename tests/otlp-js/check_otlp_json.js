@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checks TraceCraft's JSONL output with the official OpenTelemetry JavaScript OTLP definitions
-// (@opentelemetry/otlp-transformer's generated protobuf root): every line must map onto
+// (the generated protobuf root of @opentelemetry/otlp-transformer 0.216.0, aliased otlp-decoder): every line must map onto
 // ExportTraceServiceRequest, survive encode -> decode unchanged (a field the official schema does
 // not know is dropped by fromObject, so a misspelt or mistyped field shows up as a difference),
 // and obey the rules of the OTLP specification (standards note §1-§2).
@@ -10,7 +10,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const root = require(path.join(__dirname, 'node_modules/@opentelemetry/otlp-transformer/build/src/generated/root'));
+const root = require(path.join(__dirname, 'node_modules/otlp-decoder/build/src/generated/root'));
 
 const Request = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 

@@ -4,7 +4,7 @@
 # Usage: run_check.sh FIXTURE DEMO
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-if [ ! -d "$here/node_modules/@opentelemetry/otlp-transformer" ]; then
+if [ ! -d "$here/node_modules/otlp-decoder/build/src/generated" ]; then
   echo "FAIL: $here/node_modules is missing: run tools/install-deps.sh (it runs npm ci there)"
   exit 1
 fi
