@@ -2,6 +2,8 @@
 // export/json_writer.cpp — hand-written OTLP/JSON encoder; no allocation per span in steady state.
 #include "export/json_writer.h"
 
+#include "export/utf8.h"
+
 #include <charconv>
 #include <cmath>
 
@@ -14,36 +16,6 @@
 namespace tracecraft::detail {
 
 namespace {
-
-// Length of a valid UTF-8 sequence starting at p (at most `left` bytes), or 0 when invalid
-// (overlong forms, surrogates and code points above U+10FFFF are invalid).
-std::size_t utf8_seq(const unsigned char* p, std::size_t left) noexcept {
-  const unsigned char c = p[0];
-  if (c < 0x80) return 1;
-  std::size_t n;
-  std::uint32_t cp;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (n > left) return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-      (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
 
 constexpr char hexdig[] = "0123456789abcdef";
 

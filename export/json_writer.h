@@ -43,6 +43,7 @@ class out_buffer {
     size_ = cap_ = 0;
   }
   const char* data() const noexcept { return data_; }
+  char* data() noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
   std::string_view view() const noexcept { return {data_, size_}; }
 

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// tests/support/fixture_spans.h — spans that use every field the engine can emit (for the checks
+// with the official OpenTelemetry definitions). The engine must be running.
+#pragma once
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <thread>
+
+#include "tracecraft/trace.h"
+
+namespace tct {
+
+inline void produce_fixture_spans() {
+  namespace tc = tracecraft;
+  tc::span_context remote;
+  for (int i = 0; i < 16; ++i) remote.trace_id[i] = static_cast<std::uint8_t>(0x10 + i);
+  for (int i = 0; i < 8; ++i) remote.span_id[i] = static_cast<std::uint8_t>(0xa0 + i);
+  remote.flags = tc::flag_sampled | tc::flag_random;
+  remote.remote = true;
+  {
+    tc::span root("POST /v1/chat/completions", tc::kind::server, remote);
+    root.set("b", true);
+    root.set("i.neg", std::int64_t{-9007199254740993});
+    root.set("i.max", std::numeric_limits<std::int64_t>::max());
+    root.set("d", 0.25);
+    root.set("d.nan", std::nan(""));
+    root.set("d.inf", -std::numeric_limits<double>::infinity());
+    root.set("s.empty", "");
+    root.set("s.unicode", "caf\xC3\xA9 \xE2\x9C\x93 \xF0\x9F\x98\x80");
+    root.set("s.invalid", std::string("bad \xC3 byte \xFF"));
+    root.set("s.escapes", "q\" b\\ n\n t\t c\x01");
+    root.set(tc::key(std::string("runtime.key")), 1);
+    root.set_input("a prompt longer than sixteen bytes");
+    root.add_event("first_token", {{"gen_ai.token.index", 0}, {"x", 1.5}, {"dropped", true}});
+    root.add_event("second");
+    root.add_event("third (dropped)");
+    tc::span_context linked;
+    {
+      tc::span step(std::string("step \xE2\x86\x92 runtime name"), tc::kind::internal);
+      linked = step.context();
+      step.set_error("decode failed: \"oom\"");
+    }
+    root.add_link(linked, {{"tracecraft.link.reason", "batch"}});
+    root.add_link(remote);  // over the link limit: counted
+    for (int k = 0; k < 25; ++k) root.set(tc::key("many." + std::to_string(k)), k);  // over the count limit
+    root.set_ok();
+  }
+  tc::async_span moved("moved", tc::kind::llm);
+  moved.set_model("demo");
+  std::thread([&] { moved.end(); }).join();
+  for (tc::kind k : {tc::kind::agent, tc::kind::tool, tc::kind::retrieval, tc::kind::memory, tc::kind::guardrail,
+                     tc::kind::evaluation, tc::kind::workflow, tc::kind::client, tc::kind::producer, tc::kind::consumer}) {
+    tc::span s("kind", k);
+  }
+}
+
+}  // namespace tct
