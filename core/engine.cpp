@@ -203,6 +203,9 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   if (km.operation != nullptr) v.attrs.push_back(string_attr("gen_ai.operation.name", km.operation));
   if (km.openinference != nullptr) v.attrs.push_back(string_attr("openinference.span.kind", km.openinference));
   if (km.step != nullptr) v.attrs.push_back(string_attr("tracecraft.step.type", km.step));
+  const std::size_t fixed = v.attrs.size();
+  const char* fixed_values[3] = {};
+  for (std::size_t i = 0; i < fixed; ++i) fixed_values[i] = v.attrs[i].s.data();
   if (v.local_root()) {
     static constexpr char hexd[] = "0123456789abcdef";
     for (int i = 0; i < 16; ++i) {
@@ -318,6 +321,10 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
     if (!dup) a[out++] = a[i];
   }
   a.resize(out);
+  // Still the kind's own values (a host value for the same key would have replaced them)?
+  v.fixed_attrs = static_cast<std::uint8_t>(fixed);
+  for (std::size_t i = 0; i < fixed; ++i)
+    if (a[i].s.data() != fixed_values[i]) v.fixed_attrs = 0;
   const std::size_t limit = derived + cfg.attribute_count_limit;
   if (a.size() > limit) {
     v.dropped_attrs += static_cast<std::uint32_t>(a.size() - limit);
@@ -329,7 +336,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
 }
 
 void engine::export_view() noexcept {
-  const std::uint64_t now = clock.to_ns(ticks());
+  const std::uint64_t now = pass_now_;
   decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (view.local_root()) traces.store(traces.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (exporters.empty()) {
@@ -381,6 +388,7 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
 }
 
 bool engine::drain_pass(bool final_pass) noexcept {
+  pass_now_ = clock.to_ns(ticks());  // one clock read per pass: batch deadlines need no more
   thread_state* fresh[64];
   std::size_t n;
   while ((n = new_rings.try_dequeue_bulk(fresh, 64)) > 0) {

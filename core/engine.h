@@ -80,6 +80,7 @@ struct engine {
   span_view view;
   std::string scratch;
   char run_id_[32] = {};
+  std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
   struct fragment {
     std::uint16_t seq;
     std::string bytes;

@@ -61,10 +61,28 @@ inline char* put_count(char* p, unsigned char tag, std::uint32_t v) noexcept {
 
 // Strings: the size after UTF-8 repair is computed once; equal to the raw size means the string
 // is valid (a replacement always grows it), and writing it is a plain copy.
+// Short strings (keys, most values) are copied with two overlapping moves, no libc call.
+inline void copy_short(char* d, const char* s, std::size_t n) noexcept {
+  if (n >= 16 && n <= 32) {
+    char a[16], b[16];
+    std::memcpy(a, s, 16);
+    std::memcpy(b, s + n - 16, 16);
+    std::memcpy(d, a, 16);
+    std::memcpy(d + n - 16, b, 16);
+  } else if (n >= 8 && n < 16) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else {
+    std::memcpy(d, s, n);
+  }
+}
 inline char* put_clean(char* p, unsigned char tag, std::string_view s, std::size_t clean) noexcept {
   p = put_len(p, tag, clean);
   if (clean == s.size()) {
-    std::memcpy(p, s.data(), clean);
+    copy_short(p, s.data(), clean);
     return p + clean;
   }
   return utf8_clean_write(p, s);
@@ -74,7 +92,7 @@ inline char* put_clean(char* p, unsigned char tag, std::string_view s, std::size
 
 // ---- the per-span plan: every size computed once, then the bytes written once ---------------
 
-std::size_t span_encoder::plan_attr(const attr_view& a) {
+inline std::size_t span_encoder::plan_attr(const attr_view& a) {
   attr_plan pl;
   pl.key = static_cast<std::uint32_t>(utf8_clean_size(a.key));
   switch (a.type) {
@@ -115,7 +133,24 @@ std::size_t span_encoder::plan(const span_view& s) {
   if (s.parent_id != nullptr) n += 10;                // parent_span_id
   name_ = static_cast<std::uint32_t>(utf8_clean_size(s.name));
   n += len_field(name_) + 2 + 9 + 9;                  // name, kind, start, end
-  for (const attr_view& a : s.attrs) n += plan_attr(a);
+  // The kind's derived attributes are the same bytes every time: encoded once per kind.
+  skip_ = 0;
+  const auto k = static_cast<std::size_t>(s.step) & 15;
+  if (s.fixed_attrs > 0 && s.fixed_attrs <= s.attrs.size()) {
+    if (kind_bytes_[k].empty()) {
+      std::size_t size = 0;
+      const std::size_t mark = plan_.size();
+      for (std::size_t i = 0; i < s.fixed_attrs; ++i) size += plan_attr(s.attrs[i]);
+      std::string bytes(size, '\0');
+      char* p = bytes.data();
+      for (std::size_t i = 0; i < s.fixed_attrs; ++i) p = write_attr(p, 0x4A, s.attrs[i], plan_[mark + i]);
+      plan_.resize(mark);
+      kind_bytes_[k] = std::move(bytes);
+    }
+    skip_ = s.fixed_attrs;
+    n += kind_bytes_[k].size();
+  }
+  for (std::size_t i = skip_; i < s.attrs.size(); ++i) n += plan_attr(s.attrs[i]);
   n += count_field(s.dropped_attrs);
   for (const event_view& e : s.events) {
     std::size_t b = 9 + count_field(e.dropped_attrs);
@@ -149,7 +184,12 @@ char* span_encoder::write(char* p, const span_view& s) noexcept {
   p = put_byte(put_byte(p, 0x30), s.otel);
   p = put_fixed64(put_byte(p, 0x39), s.start_ns);
   p = put_fixed64(put_byte(p, 0x41), s.end_ns);
-  for (const attr_view& a : s.attrs) p = write_attr(p, 0x4A, a, plan_[ai++]);
+  if (skip_ > 0) {
+    const std::string& fixed = kind_bytes_[static_cast<std::size_t>(s.step) & 15];
+    std::memcpy(p, fixed.data(), fixed.size());
+    p += fixed.size();
+  }
+  for (std::size_t i = skip_; i < s.attrs.size(); ++i) p = write_attr(p, 0x4A, s.attrs[i], plan_[ai++]);
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
     p = put_len(p, 0x5A, sub_[si]);

@@ -4,6 +4,7 @@
 // reused buffer. Drain thread only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,6 +41,8 @@ class span_encoder {
   std::vector<std::uint32_t> sub_;  // event body size and name size, link body size, in order
   std::uint32_t name_ = 0, status_msg_ = 0;
   std::size_t size_ = 0;
+  std::size_t skip_ = 0;         // leading attributes written from kind_bytes_
+  std::string kind_bytes_[16];   // the encoded fixed attributes of each kind (span_view::fixed_attrs)
 };
 
 /// Builds one ExportTraceServiceRequest from spans added one by one. The spans are encoded into

@@ -60,6 +60,9 @@ struct span_view {
   std::uint32_t dropped_attrs;
   std::uint32_t dropped_events;
   std::uint32_t dropped_links;
+  /// The first `fixed_attrs` attributes are this kind's derived attributes, unchanged by the host:
+  /// the same bytes for every span of the kind, so encoders may cache their encoding per kind.
+  std::uint8_t fixed_attrs;
   bool local_root() const noexcept { return parent_id == nullptr || parent_remote; }
   /// OTLP Span.flags: W3C flags | has-remote-bit | is-remote-bit (standards §1).
   std::uint32_t otlp_flags() const noexcept {

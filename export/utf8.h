@@ -44,6 +44,36 @@ inline std::size_t utf8_seq(const unsigned char* p, std::size_t left) noexcept {
   return n;
 }
 
+/// True when every byte of s is ASCII, without a byte loop and without reading past the end:
+/// 16-byte blocks with an overlapping last block, or two overlapping 8- or 4-byte words.
+inline bool all_ascii(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+#if defined(__SSE2__)
+  if (n >= 16) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      if (_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i))) != 0) return false;
+    return i == n || _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16))) == 0;
+  }
+#endif
+  if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+    return ((a | b) & 0x8080808080808080ull) == 0;
+  }
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  unsigned char acc = 0;
+  for (std::size_t i = 0; i < n; ++i) acc |= p[i];
+  return acc < 0x80;
+}
+
 /// Index of the first non-ASCII byte of s, or s.size(). SSE2 sixteen bytes at a time.
 inline std::size_t ascii_prefix(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -61,6 +91,7 @@ inline std::size_t ascii_prefix(std::string_view s) noexcept {
 
 /// Size of s once every invalid byte is replaced by U+FFFD (3 bytes).
 inline std::size_t utf8_clean_size(std::string_view s) noexcept {
+  if (all_ascii(s)) return s.size();  // the common case, without a scalar tail
   std::size_t i = ascii_prefix(s);
   if (i == s.size()) return i;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());

@@ -10,7 +10,7 @@ if [ ! -d "$here/node_modules/otlp-decoder/build/src/generated" ]; then
 fi
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$1" "$tmp/fixture.jsonl"
-node "$here/check_otlp_json.js" "$tmp/fixture.jsonl" --min-spans 13
+node "$here/check_otlp_json.js" "$tmp/fixture.jsonl" --min-spans 16
 (cd "$tmp" && TRACECRAFT_JSONL_PATH="$tmp/demo.jsonl" TRACECRAFT_CAPTURE_PAYLOADS=true \
    "$2" --requests 60 --error-rate 0.2 --agent-rate 0.5 >/dev/null)
 node "$here/check_otlp_json.js" "$tmp/demo.jsonl" --min-spans 300

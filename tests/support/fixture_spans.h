@@ -50,6 +50,13 @@ inline void produce_fixture_spans() {
   tc::async_span moved("moved", tc::kind::llm);
   moved.set_model("demo");
   std::thread([&] { moved.end(); }).join();
+  {  // a host value for a derived attribute, before and after spans of the same kind that keep theirs
+    tc::span a("llm default", tc::kind::llm);
+    tc::span b("llm override", tc::kind::llm);
+    b.set("gen_ai.operation.name", "text_completion");
+    b.set("openinference.span.kind", "LLM");
+  }
+  { tc::span c("llm default again", tc::kind::llm); }
   for (tc::kind k : {tc::kind::agent, tc::kind::tool, tc::kind::retrieval, tc::kind::memory, tc::kind::guardrail,
                      tc::kind::evaluation, tc::kind::workflow, tc::kind::client, tc::kind::producer, tc::kind::consumer}) {
     tc::span s("kind", k);
