@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "core/engine.h"
+#include "export/gzip.h"
 #include "export/otlp_proto.h"
 #include "tracecraft/trace.h"
 
@@ -41,6 +42,8 @@ struct result {
   double allocs_per_span = 0;
   std::uint64_t drops = 0;
   double spans_per_s = 0;  // throughput scenarios only
+  double mb_per_s = 0;     // compression scenarios
+  double ratio = 0;        // compressed / raw
   bool throughput = false;
 };
 
@@ -175,7 +178,9 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
     const std::uint64_t t0 = tracecraft::detail::ticks();
     batch_.add(s);
     if (batch_.spans() == 512) {
-      bytes_ += batch_.seal().size();
+      const std::string_view req = batch_.seal();
+      bytes_ += req.size();
+      sample_.assign(req);  // a real request, for the compression scenarios
       batch_.clear();
     }
     ticks_ += tracecraft::detail::ticks() - t0;
@@ -184,10 +189,30 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
   void tick(std::uint64_t) noexcept override {}
   void flush() noexcept override {}
   std::uint64_t ticks_ = 0, spans_ = 0, bytes_ = 0;
+  std::string sample_;
 
  private:
   tracecraft::detail::otlp_proto_batch batch_;
 };
+
+std::string g_request_sample;  // a 512-span OTLP protobuf request from encode_throughput
+
+// gzip of a real 512-span request: spans/s through the compressor and MB/s of input.
+result gzip_throughput(const char* name, tracecraft::detail::gzip_compressor::impl which) {
+  tracecraft::detail::gzip_compressor gz(which, 1);
+  std::string out;
+  const int reps = 200;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) gz.compress(g_request_sample, out);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result r;
+  r.name = name;
+  r.throughput = true;
+  r.spans_per_s = 512.0 * reps / secs;
+  r.mb_per_s = static_cast<double>(g_request_sample.size()) * reps / secs / 1e6;
+  r.ratio = static_cast<double>(out.size()) / static_cast<double>(g_request_sample.size());
+  return r;
+}
 
 result encode_throughput(const char* name, int spans) {
   using namespace tracecraft::detail;
@@ -220,6 +245,7 @@ result encode_throughput(const char* name, int spans) {
   r.name = name;
   r.throughput = true;
   r.spans_per_s = static_cast<double>(t->spans_) / (static_cast<double>(t->ticks_) * g_ns_per_tick * 1e-9);
+  g_request_sample = t->sample_;
   const std::vector<thread_state*> rings = e->rings;
   for (thread_state* ts : rings) e->fold_and_release(ts);
   e->release_resources();
@@ -248,6 +274,7 @@ result median_of(const std::vector<result>& rounds) {
   m.p99 = med([](const result& r) { return r.p99; });
   m.p999 = med([](const result& r) { return r.p999; });
   m.spans_per_s = med([](const result& r) { return r.spans_per_s; });
+  m.mb_per_s = med([](const result& r) { return r.mb_per_s; });
   m.allocs_per_span = 0;
   m.drops = 0;
   for (const auto& r : rounds) {
@@ -302,6 +329,8 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
   add(drain_throughput("drain", 200000, false));
   add(drain_throughput("drain_4attr", 200000, true));
   add(encode_throughput("encode_proto_4attr_1event", 200000));
+  add(gzip_throughput("gzip_zlib", tracecraft::detail::gzip_compressor::impl::zlib));
+  add(gzip_throughput("gzip_libdeflate", tracecraft::detail::gzip_compressor::impl::libdeflate));
 }
 
 }  // namespace
@@ -343,7 +372,10 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(st.ring_bytes));
     for (std::size_t i = 0; i < results.size(); ++i) {
       const auto& r = results[i];
-      if (r.throughput)
+      if (r.throughput && r.mb_per_s > 0)
+        std::printf("%s\"%s\":{\"spans_per_s\":%.0f,\"mb_per_s\":%.1f,\"ratio\":%.3f}", i ? "," : "", r.name.c_str(),
+                    r.spans_per_s, r.mb_per_s, r.ratio);
+      else if (r.throughput)
         std::printf("%s\"%s\":{\"spans_per_s\":%.0f,\"drops\":%llu}", i ? "," : "", r.name.c_str(), r.spans_per_s,
                     static_cast<unsigned long long>(r.drops));
       else
@@ -366,10 +398,15 @@ int main(int argc, char** argv) {
                 r.p50 / floor50, r.allocs_per_span, static_cast<unsigned long long>(r.drops));
   }
   std::printf("\n");
-  for (const auto& r : results)
-    if (r.throughput)
+  for (const auto& r : results) {
+    if (!r.throughput) continue;
+    if (r.mb_per_s > 0)
+      std::printf("%-26s %12.0f spans/s  %7.1f MB/s  ratio %.3f (gzip level 1 of a 512-span OTLP request)\n",
+                  r.name.c_str(), r.spans_per_s, r.mb_per_s, r.ratio);
+    else
       std::printf("%-26s %12.0f spans/s %s\n", r.name.c_str(), r.spans_per_s,
                   r.name.rfind("encode", 0) == 0 ? "encoded to OTLP protobuf (encoder only, one core)"
                                                  : "into the JSONL encoder (one drain thread)");
+  }
   return 0;
 }
