@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+// export/otlp_policy.cpp — see otlp_policy.h.
+#include "export/otlp_policy.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <ctime>
+
+namespace tracecraft::detail {
+
+std::string compose_traces_endpoint(std::string_view traces_endpoint, std::string_view base_endpoint) {
+  auto path_is_empty = [](std::string_view url) {
+    const std::size_t scheme = url.find("://");
+    const std::size_t host = scheme == std::string_view::npos ? 0 : scheme + 3;
+    return url.find('/', host) == std::string_view::npos;
+  };
+  if (!traces_endpoint.empty()) {  // verbatim; only an empty path becomes "/"
+    std::string u(traces_endpoint);
+    if (path_is_empty(u)) u.push_back('/');
+    return u;
+  }
+  std::string u(base_endpoint.empty() ? std::string_view("http://localhost:4318") : base_endpoint);
+  if (u.empty() || u.back() != '/') u.push_back('/');
+  u.append("v1/traces");
+  return u;
+}
+
+http_outcome classify_status(long status) noexcept {
+  if (status >= 200 && status < 300) return http_outcome::success;
+  if (status == 429 || status == 502 || status == 503 || status == 504) return http_outcome::retry;
+  if (status == 413) return http_outcome::too_large;
+  return http_outcome::rejected;
+}
+
+namespace {
+
+int month_index(std::string_view m) noexcept {
+  static constexpr const char* names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  for (int i = 0; i < 12; ++i)
+    if (m == names[i]) return i;
+  return -1;
+}
+
+bool parse_uint(std::string_view s, int& out) noexcept {
+  if (s.empty() || s.size() > 9) return false;
+  int v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
+
+bool parse_clock(std::string_view s, std::tm& tm) noexcept {  // HH:MM:SS
+  return s.size() == 8 && s[2] == ':' && s[5] == ':' && parse_uint(s.substr(0, 2), tm.tm_hour) &&
+         parse_uint(s.substr(3, 2), tm.tm_min) && parse_uint(s.substr(6, 2), tm.tm_sec);
+}
+
+// Splits on runs of spaces.
+int split(std::string_view s, std::string_view* parts, int max) noexcept {
+  int n = 0;
+  std::size_t i = 0;
+  while (i < s.size() && n < max) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    const std::size_t start = i;
+    while (i < s.size() && s[i] != ' ') ++i;
+    if (i > start) parts[n++] = s.substr(start, i - start);
+  }
+  return n;
+}
+
+std::optional<std::int64_t> parse_http_date(std::string_view v) noexcept {
+  std::tm tm{};
+  std::string_view p[6];
+  const int n = split(v, p, 6);
+  if (n == 6 && p[0].size() == 4 && p[0][3] == ',' && p[5] == "GMT") {  // Sun, 06 Nov 1994 08:49:37 GMT
+    if (!parse_uint(p[1], tm.tm_mday) || (tm.tm_mon = month_index(p[2])) < 0 || !parse_uint(p[3], tm.tm_year) ||
+        p[3].size() != 4 || !parse_clock(p[4], tm))
+      return std::nullopt;
+    tm.tm_year -= 1900;
+  } else if (n == 4 && p[0].back() == ',' && p[3] == "GMT") {  // Sunday, 06-Nov-94 08:49:37 GMT
+    const std::string_view d = p[1];
+    if (d.size() != 9 || d[2] != '-' || d[6] != '-' || !parse_uint(d.substr(0, 2), tm.tm_mday) ||
+        (tm.tm_mon = month_index(d.substr(3, 3))) < 0 || !parse_uint(d.substr(7, 2), tm.tm_year) ||
+        !parse_clock(p[2], tm))
+      return std::nullopt;
+    if (tm.tm_year < 70) tm.tm_year += 100;  // two-digit years: RFC 9110's 50-year rule, simplified
+  } else if (n == 5) {  // Sun Nov  6 08:49:37 1994
+    if ((tm.tm_mon = month_index(p[1])) < 0 || !parse_uint(p[2], tm.tm_mday) || !parse_clock(p[3], tm) ||
+        !parse_uint(p[4], tm.tm_year) || p[4].size() != 4)
+      return std::nullopt;
+    tm.tm_year -= 1900;
+  } else {
+    return std::nullopt;
+  }
+  if (tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_retry_after(std::string_view v, std::int64_t now_unix) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (v.size() > 9) return std::uint64_t{999999999} * 1000;  // absurdly long: clamp, callers cap it
+    int secs = 0;
+    parse_uint(v, secs);
+    return static_cast<std::uint64_t>(secs) * 1000;
+  }
+  const auto when = parse_http_date(v);
+  if (!when) return std::nullopt;
+  return *when <= now_unix ? 0 : static_cast<std::uint64_t>(*when - now_unix) * 1000;
+}
+
+std::uint64_t backoff_ms(unsigned attempt, std::uint64_t base_ms, std::uint64_t max_ms, std::uint64_t random) noexcept {
+  std::uint64_t d = base_ms;
+  for (unsigned i = 0; i < attempt && d < max_ms; ++i) d *= 2;
+  d = std::min(d, max_ms);
+  // Jitter: [0.5, 1) of the delay, so retries from many processes spread out.
+  // 52 random bits: 0.5 + k * 2^-53 with k < 2^52 stays below 1 exactly (53 bits would round to 1).
+  const double f = 0.5 + static_cast<double>(random >> 12) * 0x1.0p-53;
+  return static_cast<std::uint64_t>(static_cast<double>(d) * f);
+}
+
+token_bucket::token_bucket(double rate_per_s, double burst) noexcept
+    : rate_(rate_per_s), burst_(burst), tokens_(burst) {}
+
+bool token_bucket::take(std::uint64_t n, std::uint64_t now_ns) noexcept {
+  if (!started_) {
+    started_ = true;
+    last_ns_ = now_ns;
+  }
+  if (now_ns > last_ns_) {
+    tokens_ = std::min(burst_, tokens_ + rate_ * static_cast<double>(now_ns - last_ns_) * 1e-9);
+    last_ns_ = now_ns;
+  }
+  if (tokens_ + 1e-9 < static_cast<double>(n)) return false;
+  tokens_ -= static_cast<double>(n);
+  return true;
+}
+
+}  // namespace tracecraft::detail
