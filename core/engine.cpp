@@ -154,7 +154,6 @@ void engine::fold_and_release(thread_state* ts) noexcept {
     folded_ring_full += ts->ring_full.load(std::memory_order_relaxed);
     folded_sampled_out += ts->sampled_out.load(std::memory_order_relaxed);
     folded_frag_lost += ts->fragments_lost.load(std::memory_order_relaxed);
-    folded_attrs_dropped += ts->attrs_dropped.load(std::memory_order_relaxed);
     rings.erase(std::find(rings.begin(), rings.end(), ts));
   }
   ts->release();

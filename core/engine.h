@@ -46,8 +46,7 @@ struct engine {
   std::mutex registry_mu;             ///< guards `rings` membership against stats() readers
   std::vector<thread_state*> rings;   ///< drain-owned
   // Counters folded in from reclaimed rings (drain writes under registry_mu).
-  std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0,
-                folded_attrs_dropped = 0;
+  std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0;
 
   // ---- drain-side counters (written by the drain, read by stats()) ------------------------
   std::atomic<std::uint64_t> decoded{0};       ///< span records handed to exporters

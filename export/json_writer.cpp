@@ -66,16 +66,7 @@ void json_writer::str(std::string_view s) {
     if (i == n) break;
     const unsigned char c = p[i];
     if (c >= 0x80) {
-      const std::size_t len = utf8_seq(p + i, n - i);
-      if (len == 0) {
-        std::memcpy(o, "\xEF\xBF\xBD", 3);  // U+FFFD for each invalid byte
-        o += 3;
-        i += 1;
-      } else {
-        std::memcpy(o, p + i, len);
-        o += len;
-        i += len;
-      }
+      i += utf8_copy_or_replace(p + i, n - i, o);  // U+FFFD for each invalid byte
       continue;
     }
     *o++ = '\\';

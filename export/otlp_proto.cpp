@@ -61,28 +61,10 @@ inline char* put_count(char* p, unsigned char tag, std::uint32_t v) noexcept {
 
 // Strings: the size after UTF-8 repair is computed once; equal to the raw size means the string
 // is valid (a replacement always grows it), and writing it is a plain copy.
-// Short strings (keys, most values) are copied with two overlapping moves, no libc call.
-inline void copy_short(char* d, const char* s, std::size_t n) noexcept {
-  if (n >= 16 && n <= 32) {
-    char a[16], b[16];
-    std::memcpy(a, s, 16);
-    std::memcpy(b, s + n - 16, 16);
-    std::memcpy(d, a, 16);
-    std::memcpy(d + n - 16, b, 16);
-  } else if (n >= 8 && n < 16) {
-    std::uint64_t a, b;
-    std::memcpy(&a, s, 8);
-    std::memcpy(&b, s + n - 8, 8);
-    std::memcpy(d, &a, 8);
-    std::memcpy(d + n - 8, &b, 8);
-  } else {
-    std::memcpy(d, s, n);
-  }
-}
 inline char* put_clean(char* p, unsigned char tag, std::string_view s, std::size_t clean) noexcept {
   p = put_len(p, tag, clean);
-  if (clean == s.size()) {
-    copy_short(p, s.data(), clean);
+  if (clean == s.size()) {  // short strings: overlapping moves, no libc call
+    small_copy(reinterpret_cast<unsigned char*>(p), s.data(), clean);
     return p + clean;
   }
   return utf8_clean_write(p, s);

@@ -109,24 +109,27 @@ inline std::size_t utf8_clean_size(std::string_view s) noexcept {
   return out;
 }
 
+/// Copies the UTF-8 sequence at p (at most `left` bytes) to o, or U+FFFD for an invalid byte.
+/// Advances o; returns the input bytes consumed.
+inline std::size_t utf8_copy_or_replace(const unsigned char* p, std::size_t left, char*& o) noexcept {
+  const std::size_t len = utf8_seq(p, left);
+  if (len == 0) {
+    std::memcpy(o, "\xEF\xBF\xBD", 3);
+    o += 3;
+    return 1;
+  }
+  std::memcpy(o, p, len);
+  o += len;
+  return len;
+}
+
 /// Writes s with invalid bytes replaced (exactly utf8_clean_size(s) bytes); returns the end.
 inline char* utf8_clean_write(char* o, std::string_view s) noexcept {
   std::size_t i = ascii_prefix(s);
   std::memcpy(o, s.data(), i);
   o += i;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  while (i < s.size()) {
-    const std::size_t len = utf8_seq(p + i, s.size() - i);
-    if (len == 0) {
-      std::memcpy(o, "\xEF\xBF\xBD", 3);
-      o += 3;
-      i += 1;
-    } else {
-      std::memcpy(o, p + i, len);
-      o += len;
-      i += len;
-    }
-  }
+  while (i < s.size()) i += utf8_copy_or_replace(p + i, s.size() - i, o);
   return o;
 }
 

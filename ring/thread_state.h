@@ -36,7 +36,6 @@ struct thread_state : thread_hot {
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
   std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
   std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room
-  std::atomic<std::uint64_t> attrs_dropped{0};           ///< over the count limits
   std::atomic<bool> closed{false};
   std::atomic<int> refs{2};
 };
