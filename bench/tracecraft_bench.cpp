@@ -149,7 +149,7 @@ result drain_throughput(const char* name, int spans, bool attrs) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   e->drain_pass(false);
-  for (auto& x : e->exporters) x->flush();
+  for (auto& x : e->exporters) x->flush({}, false);
   const auto t1 = std::chrono::steady_clock::now();
   g_hot.gen.store(0);
   e->running.store(false);  // so the next init() starts a real engine
@@ -187,7 +187,7 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
     ++spans_;
   }
   void tick(std::uint64_t) noexcept override {}
-  void flush() noexcept override {}
+  bool flush(std::chrono::steady_clock::time_point, bool) noexcept override { return true; }
   std::uint64_t ticks_ = 0, spans_ = 0, bytes_ = 0;
   std::string sample_;
 

@@ -112,6 +112,7 @@ engine::engine(const config& c) : cfg(c) {
   for (exporter_kind k : cfg.exporters) {
     if (k == exporter_kind::jsonl) exporters.push_back(make_jsonl_exporter(cfg, resource));
     if (k == exporter_kind::console) exporters.push_back(make_console_exporter(cfg, resource));
+    if (k == exporter_kind::otlp) exporters.push_back(make_otlp_exporter(cfg, resource));
     if (exporters.size() == 4) break;
   }
   view.attrs.reserve(64);
@@ -126,6 +127,14 @@ void engine::register_ring(thread_state* ts) noexcept {
     ts->closed.store(true, std::memory_order_release);
     ts->release();
   }
+}
+
+bool engine::exporters_healthy() noexcept {
+  std::lock_guard<std::mutex> lk(registry_mu);
+  if (exporters_released) return true;
+  for (auto& e : exporters)
+    if (!e->healthy()) return false;
+  return true;
 }
 
 bool engine::start_drain() noexcept {
@@ -478,6 +487,7 @@ void engine::drain_main() noexcept {
     for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
+  for (auto& e : exporters) e->start();
   using namespace std::chrono;
   auto next_refine = steady_clock::now() + seconds(1);
   auto refine_every = seconds(1);
@@ -493,12 +503,15 @@ void engine::drain_main() noexcept {
     if (abandoned) break;
     if (flush_requested > flush_completed) {
       const std::uint64_t req = flush_requested;
+      const auto until = flush_until;
       lk.unlock();
       drain_pass(false);
       drain_pass(true);  // parked spans go out now, with whatever fragments exist
-      for (auto& e : exporters) e->flush();
+      bool ok = true;
+      for (auto& e : exporters) ok = e->flush(until, false) && ok;
       lk.lock();
       flush_completed = req;
+      last_flush_ok = ok;
       done.notify_all();
       continue;
     }
@@ -510,11 +523,14 @@ void engine::drain_main() noexcept {
   {
     std::unique_lock<std::mutex> lk(mu);
     if (!abandoned) {
+      const auto until = final_until;
       lk.unlock();
       drain_pass(false);
       drain_pass(true);
-      for (auto& e : exporters) e->flush();
+      bool ok = true;
+      for (auto& e : exporters) ok = e->flush(until, true) && ok;
       lk.lock();
+      last_flush_ok = ok;
     }
     flush_completed = flush_requested;
     drain_alive.store(false, std::memory_order_release);
@@ -526,10 +542,7 @@ void engine::release_resources() noexcept {
   // Exporter counters feed stats() after shutdown: keep them, drop everything else.
   std::lock_guard<std::mutex> lk(registry_mu);  // snapshot() reads `exporters` under it
   for (std::size_t i = 0; i < exporters.size() && i < 4; ++i) {
-    final_exporters[i].spans_exported = exporters[i]->counters.exported.load();
-    final_exporters[i].spans_failed = exporters[i]->counters.failed.load();
-    final_exporters[i].batches = exporters[i]->counters.batches.load();
-    final_exporters[i].bytes = exporters[i]->counters.bytes.load();
+    exporters[i]->counters.read(final_exporters[i]);
     std::strncpy(final_exporters[i].name, exporters[i]->name(), sizeof final_exporters[i].name - 1);
   }
   final_exporter_count = static_cast<std::uint32_t>(std::min<std::size_t>(exporters.size(), 4));
@@ -553,10 +566,7 @@ void engine::read_exporter_stats(stats_snapshot& s) noexcept {
     for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
       exporter_stats& x = s.exporters[i];
       std::strncpy(x.name, exporters[i]->name(), sizeof x.name - 1);
-      x.spans_exported = exporters[i]->counters.exported.load(std::memory_order_relaxed);
-      x.spans_failed = exporters[i]->counters.failed.load(std::memory_order_relaxed);
-      x.batches = exporters[i]->counters.batches.load(std::memory_order_relaxed);
-      x.bytes = exporters[i]->counters.bytes.load(std::memory_order_relaxed);
+      exporters[i]->counters.read(x);
     }
   }
 }
@@ -586,10 +596,17 @@ stats_snapshot engine::snapshot() noexcept {
   s.dropped.no_exporter = no_exporter.load(std::memory_order_relaxed);
   s.dropped.shutdown_deadline = shutdown_dropped.load(std::memory_order_relaxed);
   if (s.exporter_count > 0) {
-    s.spans_exported = s.exporters[0].spans_exported;
-    s.dropped.export_failed = s.exporters[0].spans_failed;
+    const exporter_stats& x = s.exporters[0];
+    s.spans_exported = x.spans_exported;
+    s.dropped.export_failed = x.dropped.export_failed;
+    s.dropped.queue_full = x.dropped.queue_full;
+    s.dropped.rate_limited = x.dropped.rate_limited;
+    s.dropped.rejected = x.dropped.rejected;
+    s.dropped.retry_exhausted = x.dropped.retry_exhausted;
+    s.dropped.too_large = x.dropped.too_large;
+    s.dropped.shutdown_deadline += x.dropped.shutdown_deadline;
   }
-  const std::uint64_t settled = s.spans_exported + s.dropped.export_failed + s.dropped.no_exporter + s.dropped.shutdown_deadline;
+  const std::uint64_t settled = s.spans_exported + s.dropped.total() - s.dropped.ring_full;
   s.spans_pending = written > settled ? written - settled : 0;
   s.traces_exported = traces.load(std::memory_order_relaxed);
   s.attributes_dropped = attrs_over_limit.load(std::memory_order_relaxed);
@@ -733,10 +750,13 @@ bool flush(std::chrono::milliseconds deadline) noexcept {
   const auto until = std::chrono::steady_clock::now() + deadline;
   std::unique_lock<std::mutex> lk(e->mu);
   const std::uint64_t mine = ++e->flush_requested;
+  // Exporters that wait for the network give up a little before the caller does.
+  const auto margin = std::min<std::chrono::steady_clock::duration>(deadline / 5, std::chrono::milliseconds(100));
+  e->flush_until = std::max(e->flush_until, until - margin);
   e->wake.notify_one();
   return e->done.wait_until(lk, until, [&] {
     return e->flush_completed >= mine || !e->drain_alive.load(std::memory_order_acquire);
-  }) && e->flush_completed >= mine;
+  }) && e->flush_completed >= mine && e->last_flush_ok;
 }
 
 bool shutdown(std::chrono::milliseconds deadline) noexcept {
@@ -750,6 +770,8 @@ bool shutdown(std::chrono::milliseconds deadline) noexcept {
   const auto until = std::chrono::steady_clock::now() + deadline;
   std::unique_lock<std::mutex> lk(e->mu);
   e->stop = true;
+  // Exporters stop sending a little before the deadline, so the drain can finish on time.
+  e->final_until = until - std::min<std::chrono::steady_clock::duration>(deadline / 5, std::chrono::milliseconds(100));
   e->wake.notify_one();
   const bool finished = e->done.wait_until(lk, until, [&] { return !e->drain_alive.load(std::memory_order_acquire); });
   if (!finished) {
@@ -763,6 +785,7 @@ bool shutdown(std::chrono::milliseconds deadline) noexcept {
                  static_cast<unsigned long long>(s.spans_pending));
     return false;
   }
+  const bool all_exported = e->last_flush_ok;
   lk.unlock();
   if (e->thread.joinable()) e->thread.join();
   // Release the engine's hold on every ring; rings of live threads stay with their thread.
@@ -779,7 +802,7 @@ bool shutdown(std::chrono::milliseconds deadline) noexcept {
   }
   for (detail::thread_state* ts : rings) e->fold_and_release(ts);
   e->release_resources();
-  return true;
+  return all_exported;
 }
 
 stats_snapshot stats() noexcept {
@@ -789,7 +812,8 @@ stats_snapshot stats() noexcept {
 
 bool healthy() noexcept {
   engine* e = g_engine.load(std::memory_order_acquire);
-  return e != nullptr && e->running.load() && (e->drain_alive.load() || !e->drain_started.load());
+  return e != nullptr && e->running.load() && (e->drain_alive.load() || !e->drain_started.load()) &&
+         e->exporters_healthy();
 }
 
 }  // namespace tracecraft

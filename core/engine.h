@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,9 @@ struct engine {
   std::condition_variable wake;   ///< drain waits here between passes
   std::condition_variable done;   ///< flush/shutdown callers wait here
   std::uint64_t flush_requested = 0, flush_completed = 0;
+  bool last_flush_ok = true;  ///< every exporter had sent everything when flush_completed moved
+  std::chrono::steady_clock::time_point flush_until{};  ///< latest deadline of the pending flush() calls
+  std::chrono::steady_clock::time_point final_until{};  ///< shutdown: when exporters must give up
   bool stop = false;
   bool abandoned = false;  ///< shutdown gave up waiting: the drain must not count any more
   std::atomic<bool> running{false};
@@ -73,6 +77,7 @@ struct engine {
   bool exporters_released = false;
   std::uint32_t final_exporter_count = 0;
   exporter_stats final_exporters[4];  ///< earlier engines stay reachable (see above)
+  bool exporters_healthy() noexcept;
 
   // ---- drain-thread-only state ---------------------------------------------------------
   clock_calibration clock;

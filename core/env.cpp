@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/diag.h"
@@ -107,9 +108,9 @@ bool percent_decode(const std::string& in, std::string& out) {
   return true;
 }
 
-// OTEL_RESOURCE_ATTRIBUTES: k1=v1,k2=v2, percent-encoded; any error discards the whole value.
-void parse_resource(const char* var, const std::string& v, config& c, sink& s) {
-  std::vector<std::pair<std::string, std::string>> out;
+// `k1=v1,k2=v2` with percent-encoded keys and values (OTEL_RESOURCE_ATTRIBUTES and the OTLP
+// headers). Returns the first malformed member, or nothing when all are well formed.
+std::optional<std::string> parse_kv_list(const std::string& v, std::vector<std::pair<std::string, std::string>>& out) {
   std::size_t pos = 0;
   while (pos <= v.size()) {
     std::size_t comma = v.find(',', pos);
@@ -123,14 +124,98 @@ void parse_resource(const char* var, const std::string& v, config& c, sink& s) {
     const std::size_t eq = member.find('=');
     std::string k, val;
     if (eq == std::string::npos || eq == 0 || !percent_decode(trim(member.substr(0, eq)), k) ||
-        !percent_decode(trim(member.substr(eq + 1)), val) || k.empty()) {
-      s.add(var, v, "has a malformed member '" + member + "'; the whole value is ignored");
-      return;
-    }
+        !percent_decode(trim(member.substr(eq + 1)), val) || k.empty())
+      return member;
     out.emplace_back(std::move(k), std::move(val));
     if (comma == v.size()) break;
   }
+  return std::nullopt;
+}
+
+// OTEL_RESOURCE_ATTRIBUTES: any error discards the whole value (standards §3).
+void parse_resource(const char* var, const std::string& v, config& c, sink& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto bad = parse_kv_list(v, out)) {
+    s.add(var, v, "has a malformed member '" + *bad + "'; the whole value is ignored");
+    return;
+  }
   c.resource_attributes = std::move(out);
+}
+
+constexpr const char* k_hidden = "(value not shown)";
+
+// OTEL_EXPORTER_OTLP_[TRACES_]HEADERS: like the resource list; values are credentials, so no
+// warning ever shows them. Names must be HTTP tokens, values free of control characters.
+void parse_headers(const char* var, const std::string& v, config& c, sink& s) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (parse_kv_list(v, out)) {
+    s.add(var, k_hidden, "is not a list of key=value pairs (percent-encoded); no headers are sent from it");
+    return;
+  }
+  for (const auto& [k, val] : out) {
+    const bool name_ok = std::all_of(k.begin(), k.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr;
+    });
+    const bool value_ok = std::none_of(val.begin(), val.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) < 0x20 && ch != '\t';
+    });
+    if (!name_ok || !value_ok) {
+      s.add(var, k_hidden, "has a header name that is not an HTTP token or a value with control characters; no headers are sent from it");
+      return;
+    }
+  }
+  c.otlp_headers = std::move(out);
+}
+
+std::string show_headers(const config& c) {
+  std::string r;
+  for (const auto& kv : c.otlp_headers) r += (r.empty() ? "" : ",") + kv.first + "=" + k_hidden;
+  return r;
+}
+
+void parse_endpoint(const char* var, const std::string& v, std::string& out, sink& s) {
+  const std::string t = trim(v);
+  const std::string l = lower(t);
+  if (l.rfind("http://", 0) != 0 && l.rfind("https://", 0) != 0) {
+    s.add(var, v, "is not an http:// or https:// URL; ignored (default http://localhost:4318)");
+    return;
+  }
+  out = t;
+}
+
+void parse_protocol(const char* var, const std::string& v, config& c, sink& s) {
+  const std::string l = lower(trim(v));
+  if (l == "http/protobuf") {
+    c.protocol = otlp_protocol::http_protobuf;
+  } else if (l == "http/json") {
+    c.protocol = otlp_protocol::http_json;
+  } else if (l == "grpc") {
+    c.protocol = otlp_protocol::http_protobuf;
+    s.add(var, v, "asks for grpc, which TraceCraft does not speak; using http/protobuf (point the endpoint at the "
+                  "collector's OTLP/HTTP port, usually 4318)");
+  } else {
+    s.add(var, v, "is not one of http/protobuf, http/json, grpc; using the default http/protobuf");
+  }
+}
+
+void parse_compression(const char* var, const std::string& v, config& c, sink& s) {
+  const std::string l = lower(trim(v));
+  if (l == "gzip") c.otlp_gzip = true;
+  else if (l == "none") c.otlp_gzip = false;
+  else s.add(var, v, "is not gzip or none; using the default none");
+}
+
+void parse_positive_double(const char* var, const std::string& v, double& out, sink& s) {
+  const std::string t = trim(v);
+  char* end = nullptr;
+  errno = 0;
+  const double x = std::strtod(t.c_str(), &end);
+  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || !(x >= 0.0 && x <= 1e12)) {
+    s.add(var, v, "is not a number >= 0; using the default 0 (no limit)");
+    out = 0;
+    return;
+  }
+  out = x;
 }
 
 void parse_exporters(const char* var, const std::string& v, config& c, sink& s) {
@@ -150,17 +235,16 @@ void parse_exporters(const char* var, const std::string& v, config& c, sink& s) 
     } else if (name == "none") {
       k = exporter_kind::none;
     } else if (name == "otlp") {
-      s.add(var, v, "asks for otlp, which this version does not have yet (it comes with the OTLP/HTTP exporter); using jsonl instead");
-      k = exporter_kind::jsonl;
+      k = exporter_kind::otlp;
     } else {
-      if (!name.empty()) s.add(var, v, "names an unknown exporter '" + name + "'; it is ignored (known: jsonl, console, none)");
+      if (!name.empty()) s.add(var, v, "names an unknown exporter '" + name + "'; it is ignored (known: otlp, jsonl, console, none)");
       known = false;
     }
     if (known && std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
     if (comma == v.size()) break;
   }
   if (std::find(out.begin(), out.end(), exporter_kind::none) != out.end()) out.clear();  // none wins
-  else if (out.empty()) out.push_back(exporter_kind::jsonl);
+  else if (out.empty()) out.push_back(exporter_kind::otlp);
   c.exporters = out;
 }
 
@@ -169,7 +253,7 @@ std::string show_exporters(const config& c) {
   std::string r;
   for (exporter_kind k : c.exporters) {
     if (!r.empty()) r += ",";
-    r += k == exporter_kind::jsonl ? "jsonl" : k == exporter_kind::console ? "console" : "none";
+    r += k == exporter_kind::jsonl ? "jsonl" : k == exporter_kind::console ? "console" : k == exporter_kind::otlp ? "otlp" : "none";
   }
   return r;
 }
@@ -200,6 +284,17 @@ struct var_def {
         [](const config& c) { return std::to_string(c.FIELD); }                                                \
   }
 
+// The generic OTLP variable, then its TRACES_ form, which replaces it (standards §3).
+#define TC_OTLP_PAIR(SUFFIX, DEF, MEANING, APPLY, SHOW)                                                        \
+  var_def{"OTEL_EXPORTER_OTLP_" SUFFIX, DEF, MEANING,                                                         \
+          [](const char* n, const std::string& v, config& c, sink& s) { constexpr bool traces = false; (void)traces; APPLY }, \
+          [](const config& c) { constexpr bool traces = false; SHOW }},                                       \
+      var_def {                                                                                                \
+    "OTEL_EXPORTER_OTLP_TRACES_" SUFFIX, DEF, MEANING " (traces only; replaces the generic one)",             \
+        [](const char* n, const std::string& v, config& c, sink& s) { constexpr bool traces = true; (void)traces; APPLY }, \
+        [](const config& c) { constexpr bool traces = true; SHOW }                                            \
+  }
+
 const var_def k_vars[] = {
     {"OTEL_SDK_DISABLED", "false", "true turns the engine into a no-op (one branch per span)",
      [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.disabled, false, s); },
@@ -209,7 +304,7 @@ const var_def k_vars[] = {
      [](const config& c) { return c.service_name; }},
     {"OTEL_RESOURCE_ATTRIBUTES", "", "extra resource attributes k=v,k2=v2 (percent-encoded)",
      [](const char* n, const std::string& v, config& c, sink& s) { parse_resource(n, v, c, s); }, show_resource},
-    {"OTEL_TRACES_EXPORTER", "jsonl", "comma list of jsonl, console, none (otlp arrives with the OTLP exporter)",
+    {"OTEL_TRACES_EXPORTER", "otlp", "comma list of otlp, jsonl, console, none (e.g. otlp,jsonl for a local backup)",
      [](const char* n, const std::string& v, config& c, sink& s) { parse_exporters(n, v, c, s); }, show_exporters},
     {"TRACECRAFT_JSONL_PATH", "traces/tracecraft.jsonl", "JSONL output file (directories are created)",
      [](const char*, const std::string& v, config& c, sink&) { c.jsonl_path = v; },
@@ -263,14 +358,42 @@ const var_def k_vars[] = {
     TC_UINT_VAR("OTEL_SPAN_LINK_COUNT_LIMIT", link_count_limit, 0, 65535, 128, "links per span"),
     TC_UINT_VAR("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", event_attribute_count_limit, 0, 65535, 128, "attributes per event"),
     TC_UINT_VAR("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", link_attribute_count_limit, 0, 65535, 128, "attributes per link"),
-    TC_UINT_VAR("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", max_export_batch_size, 1, 1000000, 512, "spans per exported batch (one JSONL line)"),
-    TC_UINT_VAR("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms, 0, 3600000, 5000, "ms a batch may wait before it is written"),
+    TC_UINT_VAR("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", max_export_batch_size, 1, 1000000, 512, "spans per exported batch (one request, one JSONL line)"),
+    TC_UINT_VAR("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms, 0, 3600000, 5000, "ms the oldest span of a batch may wait before the batch is sent"),
+    TC_UINT_VAR("OTEL_BSP_MAX_QUEUE_SIZE", max_queue_size, 1, 100000000, 2048, "spans held between the drain and the network; beyond it spans are dropped (queue_full)"),
+    TC_UINT_VAR("OTEL_BSP_EXPORT_TIMEOUT", export_timeout_ms, 0, 2147483647, 30000, "ms one batch may take, retries included (0: no limit)"),
+    TC_OTLP_PAIR("ENDPOINT", "http://localhost:4318", "collector base URL; /v1/traces is appended (TRACES_ form: used verbatim)",
+                 { parse_endpoint(n, v, traces ? c.otlp_traces_endpoint : c.otlp_endpoint, s); },
+                 { return traces ? c.otlp_traces_endpoint : c.otlp_endpoint; }),
+    TC_OTLP_PAIR("HEADERS", "", "extra request headers k=v,k2=v2 (percent-encoded; values never logged)",
+                 { parse_headers(n, v, c, s); }, { (void)traces; return show_headers(c); }),
+    TC_OTLP_PAIR("PROTOCOL", "http/protobuf", "http/protobuf or http/json (grpc falls back to http/protobuf)",
+                 { parse_protocol(n, v, c, s); },
+                 { (void)traces; return std::string(c.protocol == otlp_protocol::http_json ? "http/json" : "http/protobuf"); }),
+    TC_OTLP_PAIR("COMPRESSION", "none", "gzip or none (gzip by libdeflate, on the export thread)",
+                 { parse_compression(n, v, c, s); }, { (void)traces; return std::string(c.otlp_gzip ? "gzip" : "none"); }),
+    TC_OTLP_PAIR("TIMEOUT", "10000", "ms per request (0: no limit)",
+                 { parse_uint(n, v, c.otlp_timeout_ms, 0, 2147483647, 10000, s); },
+                 { (void)traces; return std::to_string(c.otlp_timeout_ms); }),
+    TC_OTLP_PAIR("CERTIFICATE", "", "CA bundle (PEM) to verify the collector",
+                 { c.otlp_certificate = trim(v); (void)n; (void)s; }, { (void)traces; return c.otlp_certificate; }),
+    TC_OTLP_PAIR("CLIENT_CERTIFICATE", "", "client certificate (PEM) for mTLS",
+                 { c.otlp_client_certificate = trim(v); (void)n; (void)s; }, { (void)traces; return c.otlp_client_certificate; }),
+    TC_OTLP_PAIR("CLIENT_KEY", "", "client private key (PEM) for mTLS",
+                 { c.otlp_client_key = trim(v); (void)n; (void)s; }, { (void)traces; return c.otlp_client_key; }),
+    TC_UINT_VAR("TRACECRAFT_EXPORT_MAX_RETRIES", export_max_retries, 0, 100, 5, "retries of a batch after 429/502/503/504, timeouts and connection failures"),
+    TC_UINT_VAR("TRACECRAFT_EXPORT_BACKOFF_BASE_MS", export_backoff_base_ms, 1, 3600000, 1000, "first retry waits about this long (doubling, with jitter)"),
+    TC_UINT_VAR("TRACECRAFT_EXPORT_BACKOFF_MAX_MS", export_backoff_max_ms, 1, 3600000, 5000, "cap of the retry wait (Retry-After from the collector wins)"),
+    {"TRACECRAFT_EXPORT_RATE", "0", "spans/s the OTLP exporter sends at most; excess is dropped (rate_limited), 0 = no limit",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_positive_double(n, v, c.export_rate, s); },
+     [](const config& c) { return show_double(c.export_rate); }},
+    TC_UINT_VAR("TRACECRAFT_EXPORT_BURST", export_burst, 0, 100000000, 0, "spans the rate limit lets through at once (0: one second's worth)"),
+    TC_UINT_VAR("TRACECRAFT_EXPORT_MAX_REQUEST_BYTES", export_max_request_bytes, 1024, 1073741824, 67108864, "request size limit before compression; bigger batches are split"),
 };
 
 // Standard variables a later version reads: said once instead of silently ignored.
 const char* const k_not_yet[] = {
-    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS", "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_EXPORT_TIMEOUT", "OTEL_CONFIG_FILE",
+    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS", "OTEL_CONFIG_FILE",
 };
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -318,8 +441,14 @@ config load(const char* const* envp, std::vector<config_problem>* problems, std:
       }
       s.add(name.c_str(), v, best.empty() ? std::string("is not a TraceCraft variable (a typo?); ignored")
                                           : "is not a TraceCraft variable; did you mean " + best + "? ignored");
-    } else if (name.rfind("OTEL_EXPORTER_OTLP_", 0) == 0 ||
-               std::any_of(std::begin(k_not_yet), std::end(k_not_yet), [&](const char* n) { return name == n; })) {
+    } else if (name.rfind("OTEL_EXPORTER_OTLP_", 0) == 0) {
+      // Other signals' variables are none of our business; values may be credentials.
+      if (name.find("_METRICS_") == std::string::npos && name.find("_LOGS_") == std::string::npos &&
+          name.find("_PROFILES_") == std::string::npos)
+        s.add(name.c_str(), k_hidden, name.find("INSECURE") != std::string::npos
+                                          ? "applies to gRPC only; ignored (TraceCraft speaks OTLP/HTTP; use an https:// endpoint for TLS)"
+                                          : "is not supported by this version; ignored");
+    } else if (std::any_of(std::begin(k_not_yet), std::end(k_not_yet), [&](const char* n) { return name == n; })) {
       s.add(name.c_str(), v, "is not supported by this version yet; ignored");
     }
   }

@@ -77,19 +77,20 @@ class console_exporter final : public exporter {
       t.push_back(std::move(e));
       ++pending_;
       if (s.local_root()) print_trace(trace_key(s.trace_id), e.span_id);
-      if (pending_ > 100000) flush();  // bound: print what we have
+      if (pending_ > 100000) flush({}, false);  // bound: print what we have
     } catch (...) {
       exporter_counters::bump(counters.failed);
     }
   }
   void tick(std::uint64_t) noexcept override {}
-  void flush() noexcept override {
+  bool flush(std::chrono::steady_clock::time_point, bool) noexcept override {
     try {
       std::vector<std::string> keys;
       for (auto& kv : traces_) keys.push_back(kv.first);
       for (auto& k : keys) print_trace(k, 0);
     } catch (...) {
     }
+    return true;
   }
 
  private:

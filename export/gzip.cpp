@@ -45,7 +45,7 @@ bool gzip_compressor::compress(std::string_view in, std::string& out) noexcept {
   }
 }
 
-bool gunzip(std::string_view in, std::string& out) noexcept {
+bool gunzip(std::string_view in, std::string& out, std::size_t max_out) noexcept {
   try {
     z_stream zs{};
     if (inflateInit2(&zs, 15 + 16) != Z_OK) return false;
@@ -63,6 +63,10 @@ bool gunzip(std::string_view in, std::string& out) noexcept {
         return false;
       }
       out.append(buf, sizeof buf - zs.avail_out);
+      if (out.size() > max_out) {
+        inflateEnd(&zs);
+        return false;
+      }
     } while (rc != Z_STREAM_END);
     inflateEnd(&zs);
     return zs.avail_in == 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,7 +29,8 @@ class gzip_compressor {
   void* state_ = nullptr;  // libdeflate_compressor*, or nullptr for zlib (stateless use)
 };
 
-/// gunzip, for tests and the sink: false on a malformed stream.
-bool gunzip(std::string_view in, std::string& out) noexcept;
+/// gunzip, for tests and the sink: false on a malformed stream or when the result would pass
+/// `max_out` bytes (a gzip bomb).
+bool gunzip(std::string_view in, std::string& out, std::size_t max_out = SIZE_MAX) noexcept;
 
 }  // namespace tracecraft::detail

@@ -37,6 +37,8 @@ class out_buffer {
     ++size_;
   }
   void clear() noexcept { size_ = 0; }
+  /// Drops everything after the first `n` bytes (n <= size()).
+  void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
   void release_memory() noexcept {
     std::free(data_);
     data_ = nullptr;

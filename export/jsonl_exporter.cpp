@@ -78,8 +78,9 @@ class jsonl_exporter final : public exporter {
   void tick(std::uint64_t now_ns) noexcept override {
     if (count_ > 0 && now_ns - first_ns_ >= delay_ns_) write_line();
   }
-  void flush() noexcept override {
+  bool flush(std::chrono::steady_clock::time_point, bool) noexcept override {
     if (count_ > 0) write_line();
+    return true;
   }
   void close_in_child() noexcept override {
     if (fd_ >= 0) ::close(fd_);

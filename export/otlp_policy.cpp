@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <simdjson.h>
+
 namespace tracecraft::detail {
 
 std::string compose_traces_endpoint(std::string_view traces_endpoint, std::string_view base_endpoint) {
@@ -142,6 +144,108 @@ bool token_bucket::take(std::uint64_t n, std::uint64_t now_ns) noexcept {
   if (tokens_ + 1e-9 < static_cast<double>(n)) return false;
   tokens_ -= static_cast<double>(n);
   return true;
+}
+
+namespace {
+
+// Protobuf reading for the tiny response message: varints and skipping unknown fields.
+bool read_varint(const unsigned char*& p, const unsigned char* end, std::uint64_t& v) noexcept {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (p == end) return false;
+    const unsigned char b = *p++;
+    v |= std::uint64_t{b & 0x7Fu} << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool skip_field(const unsigned char*& p, const unsigned char* end, unsigned wire) noexcept {
+  std::uint64_t n = 0;
+  switch (wire) {
+    case 0: return read_varint(p, end, n);
+    case 1: if (end - p < 8) return false; p += 8; return true;
+    case 5: if (end - p < 4) return false; p += 4; return true;
+    case 2:
+      if (!read_varint(p, end, n) || n > static_cast<std::uint64_t>(end - p)) return false;
+      p += n;
+      return true;
+    default: return false;
+  }
+}
+
+export_response parse_proto_response(std::string_view body) {
+  export_response r;
+  auto p = reinterpret_cast<const unsigned char*>(body.data());
+  const auto end = p + body.size();
+  while (p < end) {
+    std::uint64_t key = 0;
+    if (!read_varint(p, end, key)) return export_response{false, 0, {}};
+    if (key == ((1u << 3) | 2u)) {  // partial_success
+      std::uint64_t n = 0;
+      if (!read_varint(p, end, n) || n > static_cast<std::uint64_t>(end - p)) return export_response{false, 0, {}};
+      const unsigned char* q = p;
+      const unsigned char* qe = p + n;
+      p = qe;
+      while (q < qe) {
+        std::uint64_t k = 0;
+        if (!read_varint(q, qe, k)) return export_response{false, 0, {}};
+        if (k == ((1u << 3) | 0u)) {
+          std::uint64_t v = 0;
+          if (!read_varint(q, qe, v)) return export_response{false, 0, {}};
+          r.rejected = static_cast<std::int64_t>(v);
+        } else if (k == ((2u << 3) | 2u)) {
+          std::uint64_t len = 0;
+          if (!read_varint(q, qe, len) || len > static_cast<std::uint64_t>(qe - q)) return export_response{false, 0, {}};
+          r.message.assign(reinterpret_cast<const char*>(q), len);
+          q += len;
+        } else if (!skip_field(q, qe, static_cast<unsigned>(k & 7))) {
+          return export_response{false, 0, {}};
+        }
+      }
+    } else if (!skip_field(p, end, static_cast<unsigned>(key & 7))) {
+      return export_response{false, 0, {}};
+    }
+  }
+  return r;
+}
+
+export_response parse_json_response(std::string_view body) {
+  export_response r;
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return r;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object()) {
+    r.valid = false;
+    return r;
+  }
+  simdjson::dom::element ps;
+  if (doc["partialSuccess"].get(ps) != simdjson::SUCCESS) return r;
+  simdjson::dom::element rej;
+  if (ps["rejectedSpans"].get(rej) == simdjson::SUCCESS) {
+    std::int64_t v = 0;
+    std::string_view sv;
+    if (rej.get_int64().get(v) == simdjson::SUCCESS) {
+      r.rejected = v;
+    } else if (rej.get_string().get(sv) == simdjson::SUCCESS) {
+      r.rejected = std::strtoll(std::string(sv).c_str(), nullptr, 10);
+    } else {
+      r.valid = false;
+    }
+  }
+  std::string_view msg;
+  if (ps["errorMessage"].get_string().get(msg) == simdjson::SUCCESS) r.message.assign(msg);
+  return r;
+}
+
+}  // namespace
+
+export_response parse_export_response(std::string_view body, bool json) noexcept {
+  try {
+    return json ? parse_json_response(body) : parse_proto_response(body);
+  } catch (...) {
+    return export_response{false, 0, {}};
+  }
 }
 
 }  // namespace tracecraft::detail

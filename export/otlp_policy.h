@@ -31,6 +31,16 @@ std::optional<std::uint64_t> parse_retry_after(std::string_view value, std::int6
 /// min(max_ms, base_ms * 2^attempt) scaled by a factor in [0.5, 1) drawn from `random`.
 std::uint64_t backoff_ms(unsigned attempt, std::uint64_t base_ms, std::uint64_t max_ms, std::uint64_t random) noexcept;
 
+/// What an ExportTraceServiceResponse says (standards §2). `valid` is false when the body could
+/// not be decoded; an empty body is a full success.
+struct export_response {
+  bool valid = true;
+  std::int64_t rejected = 0;
+  std::string message;
+};
+/// Decodes a 2xx response body: protobuf, or OTLP/JSON when `json` (rejectedSpans as string or number).
+export_response parse_export_response(std::string_view body, bool json) noexcept;
+
 /// A token bucket in spans: `rate` per second, up to `burst` saved. take() never waits: it says
 /// whether `n` spans may go now (they are then counted as rate_limited otherwise).
 class token_bucket {

@@ -241,12 +241,15 @@ void otlp_proto_batch::clear() noexcept {
   spans_ = 0;
 }
 
-void otlp_proto_batch::add(const span_view& s) {
+bool otlp_proto_batch::add(const span_view& s, std::size_t max_request) {
   const std::size_t body = enc_.plan(s);
+  // buf_ holds the headroom, an upper bound of the envelope: the request stays under the limit.
+  if (buf_.size() + len_field(body) > max_request) return false;
   char* p = buf_.ensure(len_field(body));
   char* end = enc_.write(put_len(p, 0x12, body), s);  // ScopeSpans.spans = 2
   buf_.commit(static_cast<std::size_t>(end - p));
   ++spans_;
+  return true;
 }
 
 std::string_view otlp_proto_batch::seal() noexcept {

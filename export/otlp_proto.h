@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,8 +56,9 @@ class otlp_proto_batch {
   explicit otlp_proto_batch(const resource_info& res);
 
   void clear() noexcept;
-  /// Appends one span. Throws std::bad_alloc only when the buffer cannot grow.
-  void add(const span_view& s);
+  /// Appends one span unless the request would then exceed `max_request` bytes (returns false,
+  /// nothing added). Throws std::bad_alloc only when the buffer cannot grow.
+  bool add(const span_view& s, std::size_t max_request = SIZE_MAX);
   std::size_t spans() const noexcept { return spans_; }
   /// Bytes of span data so far (the request is a few hundred bytes more).
   std::size_t span_bytes() const noexcept { return buf_.size() - headroom_; }

@@ -224,6 +224,10 @@ int main(int argc, char** argv) {
     for (std::string line; std::getline(in, line);) prompts.push_back(line);
   }
   if (!o.untraced) {
+    // The demo runs standalone: without OTEL_TRACES_EXPORTER it writes JSONL rather than the
+    // library's default (otlp to a collector that may not exist). Set it to otlp,jsonl to send
+    // to a collector or tracecraft-sink with a local backup.
+    ::setenv("OTEL_TRACES_EXPORTER", "jsonl", 0);
     const tc::status st = tc::init();
     if (st != tc::status::ok && st != tc::status::disabled)
       std::fprintf(stderr, "tracecraft-demo: tracing not started: %s\n", tc::status_message(st));
@@ -375,19 +379,33 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tracecraft-demo: cannot write %s\n", o.summary_json.c_str());
       return 1;
     }
-    std::fprintf(f,
-                 "{\"requests\":%d,\"spans_created\":%llu,\"spans_exported\":%llu,\"spans_sampled_out\":%llu,"
-                 "\"spans_dropped\":{\"ring_full\":%llu,\"export_failed\":%llu,\"no_exporter\":%llu,"
-                 "\"shutdown_deadline\":%llu},\"spans_pending\":%llu,\"traces_exported\":%llu,"
-                 "\"requests_failed\":%d,\"requests_slow\":%d,\"wall_seconds\":%.6f,\"requests_per_second\":%.3f,"
-                 "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s}\n",
-                 o.requests, static_cast<unsigned long long>(s.spans_created),
-                 static_cast<unsigned long long>(s.spans_exported), static_cast<unsigned long long>(s.spans_sampled_out),
-                 static_cast<unsigned long long>(s.dropped.ring_full), static_cast<unsigned long long>(s.dropped.export_failed),
-                 static_cast<unsigned long long>(s.dropped.no_exporter),
-                 static_cast<unsigned long long>(s.dropped.shutdown_deadline),
-                 static_cast<unsigned long long>(s.spans_pending), static_cast<unsigned long long>(s.traces_exported),
-                 failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true");
+    auto u = [](std::uint64_t v) { return std::to_string(v); };
+    auto drops = [&](const tc::dropped_counts& d) {
+      return "{\"ring_full\":" + u(d.ring_full) + ",\"export_failed\":" + u(d.export_failed) + ",\"no_exporter\":" +
+             u(d.no_exporter) + ",\"shutdown_deadline\":" + u(d.shutdown_deadline) + ",\"queue_full\":" + u(d.queue_full) +
+             ",\"rate_limited\":" + u(d.rate_limited) + ",\"rejected\":" + u(d.rejected) + ",\"retry_exhausted\":" +
+             u(d.retry_exhausted) + ",\"too_large\":" + u(d.too_large) + ",\"total\":" + u(d.total()) + "}";
+    };
+    std::string exporters;
+    for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
+      const tc::exporter_stats& x = s.exporters[i];
+      std::string err;
+      for (const char* c = x.last_error; *c != '\0'; ++c) err += (*c == '"' || *c == '\\' || *c < 0x20) ? ' ' : *c;
+      exporters += std::string(i ? "," : "") + "{\"name\":\"" + x.name + "\",\"spans_exported\":" + u(x.spans_exported) +
+                   ",\"batches\":" + u(x.batches) + ",\"bytes\":" + u(x.bytes) + ",\"retries\":" + u(x.retries) +
+                   ",\"dropped\":" + drops(x.dropped) + ",\"last_error\":\"" + err + "\"}";
+    }
+    char tail[512];
+    std::snprintf(tail, sizeof tail,
+                  "\"requests_failed\":%d,\"requests_slow\":%d,\"wall_seconds\":%.6f,\"requests_per_second\":%.3f,"
+                  "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s",
+                  failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true");
+    const std::string json = "{\"requests\":" + std::to_string(o.requests) + ",\"spans_created\":" + u(s.spans_created) +
+                             ",\"spans_exported\":" + u(s.spans_exported) + ",\"spans_sampled_out\":" +
+                             u(s.spans_sampled_out) + ",\"spans_dropped\":" + drops(s.dropped) + ",\"spans_pending\":" +
+                             u(s.spans_pending) + ",\"traces_exported\":" + u(s.traces_exported) + "," + tail +
+                             ",\"exporters\":[" + exporters + "]}\n";
+    std::fputs(json.c_str(), f);
     std::fclose(f);
   }
   return 0;

@@ -293,6 +293,7 @@ TEST_SUITE("round trip") {
     tc::config cfg = tc::load_config(env, &problems);
     CHECK(problems.empty());
     cfg.jsonl_path = dir.file("out.jsonl");
+    cfg.exporters = {tc::exporter_kind::jsonl};
     cfg.diagnostics = tc::log_level::error;
     REQUIRE(tc::init(cfg) == tc::status::ok);
     { tc::span s("r"); }
@@ -312,6 +313,7 @@ TEST_SUITE("round trip") {
     const char* env2[] = {"OTEL_RESOURCE_ATTRIBUTES=service.name=from-attributes", nullptr};
     tc::config cfg2 = tc::load_config(env2, nullptr);
     cfg2.jsonl_path = dir.file("out2.jsonl");
+    cfg2.exporters = {tc::exporter_kind::jsonl};
     REQUIRE(tc::init(cfg2) == tc::status::ok);
     { tc::span s("r"); }
     REQUIRE(tc::shutdown(5s));

@@ -104,11 +104,105 @@ TEST_SUITE("environment") {
     CHECK(c.diagnostics == tc::log_level::none);
     const char* none_env[] = {"OTEL_TRACES_EXPORTER=none", nullptr};
     CHECK(tc::load_config(none_env, nullptr).exporters.empty());
-    const char* otlp_env[] = {"OTEL_TRACES_EXPORTER=otlp", nullptr};
+    const char* otlp_env[] = {"OTEL_TRACES_EXPORTER=otlp,jsonl", nullptr};
     problems.clear();
-    CHECK(tc::load_config(otlp_env, &problems).exporters == std::vector<tc::exporter_kind>{tc::exporter_kind::jsonl});
-    REQUIRE(problems.size() == 1);
-    CHECK(problems[0].message.find("using jsonl") != std::string::npos);
+    CHECK(tc::load_config(otlp_env, &problems).exporters ==
+          std::vector<tc::exporter_kind>{tc::exporter_kind::otlp, tc::exporter_kind::jsonl});
+    CHECK(problems.empty());
+    const char* empty_env[] = {nullptr};
+    CHECK(tc::load_config(empty_env, nullptr).exporters == std::vector<tc::exporter_kind>{tc::exporter_kind::otlp});
+  }
+
+  TEST_CASE("load_config: the OTLP exporter's variables (standards §3)") {
+    const char* env[] = {"OTEL_EXPORTER_OTLP_ENDPOINT=http://generic:4318",
+                         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=https://traces.example:4318/custom",
+                         "OTEL_EXPORTER_OTLP_HEADERS=x-generic=1",
+                         "OTEL_EXPORTER_OTLP_TRACES_HEADERS=Authorization=Bearer%20s3cret,x-tenant=a%2Cb",
+                         "OTEL_EXPORTER_OTLP_PROTOCOL=http/json",
+                         "OTEL_EXPORTER_OTLP_COMPRESSION=GZIP",
+                         "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT=2500",
+                         "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=/etc/ca.pem",
+                         "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/key.pem",
+                         "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/cert.pem",
+                         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://ignored",  // other signals: silent
+                         "OTEL_BSP_MAX_QUEUE_SIZE=4096",
+                         "OTEL_BSP_EXPORT_TIMEOUT=0",
+                         "TRACECRAFT_EXPORT_MAX_RETRIES=2",
+                         "TRACECRAFT_EXPORT_BACKOFF_BASE_MS=10",
+                         "TRACECRAFT_EXPORT_BACKOFF_MAX_MS=40",
+                         "TRACECRAFT_EXPORT_RATE=2500.5",
+                         "TRACECRAFT_EXPORT_BURST=100",
+                         "TRACECRAFT_EXPORT_MAX_REQUEST_BYTES=65536",
+                         nullptr};
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(env, &problems);
+    CHECK(problems.empty());
+    CHECK(c.exporters == std::vector<tc::exporter_kind>{tc::exporter_kind::otlp});
+    CHECK(c.otlp_endpoint == "http://generic:4318");
+    CHECK(c.otlp_traces_endpoint == "https://traces.example:4318/custom");
+    REQUIRE(c.otlp_headers.size() == 2);  // the TRACES_ form replaces the generic one
+    CHECK(c.otlp_headers[0] == std::pair<std::string, std::string>{"Authorization", "Bearer s3cret"});
+    CHECK(c.otlp_headers[1] == std::pair<std::string, std::string>{"x-tenant", "a,b"});
+    CHECK(c.protocol == tc::otlp_protocol::http_json);
+    CHECK(c.otlp_gzip);
+    CHECK(c.otlp_timeout_ms == 2500);
+    CHECK(c.otlp_certificate == "/etc/ca.pem");
+    CHECK(c.otlp_client_key == "/etc/key.pem");
+    CHECK(c.otlp_client_certificate == "/etc/cert.pem");
+    CHECK(c.max_queue_size == 4096);
+    CHECK(c.export_timeout_ms == 0);
+    CHECK(c.export_max_retries == 2);
+    CHECK(c.export_backoff_base_ms == 10);
+    CHECK(c.export_backoff_max_ms == 40);
+    CHECK(c.export_rate == 2500.5);
+    CHECK(c.export_burst == 100);
+    CHECK(c.export_max_request_bytes == 65536);
+    // envcheck's view never shows header values.
+    bool saw_headers = false;
+    for (const auto& e : tc::describe_config(env)) {
+      CHECK(e.value.find("s3cret") == std::string::npos);
+      if (e.variable == "OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+        saw_headers = true;
+        CHECK(e.value.find("Authorization=") != std::string::npos);
+      }
+    }
+    CHECK(saw_headers);
+  }
+
+  TEST_CASE("load_config: bad OTLP values warn, name the variable, and never show a header value") {
+    const char* env[] = {"OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+                         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=thrift",
+                         "OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318",
+                         "OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%zzs3cret",
+                         "OTEL_EXPORTER_OTLP_TRACES_HEADERS=bad name=s3cret",
+                         "OTEL_EXPORTER_OTLP_COMPRESSION=brotli",
+                         "OTEL_EXPORTER_OTLP_TIMEOUT=-5",
+                         "OTEL_EXPORTER_OTLP_INSECURE=true",
+                         "OTEL_BSP_MAX_QUEUE_SIZE=0",
+                         "TRACECRAFT_EXPORT_RATE=fast",
+                         nullptr};
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(env, &problems);
+    CHECK(c.protocol == tc::otlp_protocol::http_protobuf);
+    CHECK(c.otlp_endpoint.empty());
+    CHECK(c.otlp_headers.empty());
+    CHECK_FALSE(c.otlp_gzip);
+    CHECK(c.otlp_timeout_ms == 10000);
+    CHECK(c.max_queue_size == 2048);
+    CHECK(c.export_rate == 0);
+    std::map<std::string, std::string> by_var;
+    for (const auto& p : problems) {
+      CHECK(p.value.find("s3cret") == std::string::npos);
+      CHECK(p.message.find("s3cret") == std::string::npos);
+      by_var[p.variable] = p.message;
+    }
+    CHECK(problems.size() == 10);
+    CHECK(by_var["OTEL_EXPORTER_OTLP_PROTOCOL"].find("http/protobuf") != std::string::npos);
+    CHECK(by_var["OTEL_EXPORTER_OTLP_PROTOCOL"].find("grpc") != std::string::npos);
+    CHECK(by_var["OTEL_EXPORTER_OTLP_ENDPOINT"].find("http://localhost:4318") != std::string::npos);
+    CHECK(by_var["OTEL_EXPORTER_OTLP_TIMEOUT"].find("10000") != std::string::npos);
+    CHECK(by_var["OTEL_EXPORTER_OTLP_INSECURE"].find("gRPC") != std::string::npos);
+    CHECK(by_var.count("OTEL_EXPORTER_OTLP_TRACES_HEADERS") == 1);
   }
 
   TEST_CASE("the demo warns once per bad variable on stderr and still runs on defaults") {

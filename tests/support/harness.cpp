@@ -180,6 +180,11 @@ run_result run(const std::string& exe, std::vector<std::string> args, const std:
   bool has_path = false;
   for (const auto& e : envs) has_path |= e.rfind("TRACECRAFT_JSONL_PATH=", 0) == 0;
   if (!has_path) envs.push_back("TRACECRAFT_JSONL_PATH=" + cwd + "/traces.jsonl");
+  // Child programs write JSONL unless a test asks for another exporter (the library's default is
+  // otlp, to a collector these tests do not run).
+  bool has_exporter = false;
+  for (const auto& e : envs) has_exporter |= e.rfind("OTEL_TRACES_EXPORTER=", 0) == 0;
+  if (!has_exporter) envs.push_back("OTEL_TRACES_EXPORTER=jsonl");
   std::vector<char*> argv{const_cast<char*>(exe.c_str())}, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   tc::config c;
   c.jsonl_path = argv[1];
+  c.exporters = {tc::exporter_kind::jsonl};
   c.service_name = "otlp-fixture";
   c.resource_attributes = {{"deployment.environment.name", "test"}};
   c.capture_payloads = true;

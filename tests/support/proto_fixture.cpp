@@ -29,10 +29,14 @@ class capture_exporter final : public exporter {
     }
     json_writer(json_).span(s);
     proto_.add(s);
-    if (proto_.spans() == 7) flush();
+    if (proto_.spans() == 7) write_batch();
   }
   void tick(std::uint64_t) noexcept override {}
-  void flush() noexcept override {
+  bool flush(std::chrono::steady_clock::time_point, bool) noexcept override {
+    write_batch();
+    return true;
+  }
+  void write_batch() noexcept {
     if (proto_.spans() == 0) return;
     json_.append(json_suffix);
     write("json", json_.view());
@@ -90,7 +94,7 @@ int main(int argc, char** argv) {
   }
   e->drain_pass(false);
   e->drain_pass(true);
-  for (auto& x : e->exporters) x->flush();
+  for (auto& x : e->exporters) x->flush({}, false);
   g_hot.gen.store(0);
   std::printf("proto_fixture: %llu spans in batches\n",
               static_cast<unsigned long long>(e->exporters[0]->counters.exported.load()));

@@ -10,7 +10,10 @@
 namespace tracecraft {
 
 /// Where finished spans go. `none` keeps recording (and counting) but writes nothing.
-enum class exporter_kind : std::uint8_t { jsonl, console, none };
+enum class exporter_kind : std::uint8_t { jsonl, console, none, otlp };
+
+/// OTLP/HTTP body encoding (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`; `grpc` falls back to protobuf).
+enum class otlp_protocol : std::uint8_t { http_protobuf, http_json };
 
 /// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
 enum class log_level : std::uint8_t { none = 0, error = 1, warn = 2, info = 3 };
@@ -21,7 +24,7 @@ struct config {
   bool disabled = false;                          ///< OTEL_SDK_DISABLED
   std::string service_name;                       ///< OTEL_SERVICE_NAME (empty: derived, see README)
   std::vector<std::pair<std::string, std::string>> resource_attributes;  ///< OTEL_RESOURCE_ATTRIBUTES
-  std::vector<exporter_kind> exporters{exporter_kind::jsonl};            ///< OTEL_TRACES_EXPORTER
+  std::vector<exporter_kind> exporters{exporter_kind::otlp};             ///< OTEL_TRACES_EXPORTER
   std::string jsonl_path = "traces/tracecraft.jsonl";                    ///< TRACECRAFT_JSONL_PATH
 
   double sampling_rate = 1.0;          ///< TRACECRAFT_SAMPLING_RATE, in [0, 1]
@@ -40,8 +43,27 @@ struct config {
   std::uint32_t event_attribute_count_limit = 128;  ///< OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT
   std::uint32_t link_attribute_count_limit = 128;   ///< OTEL_LINK_ATTRIBUTE_COUNT_LIMIT
 
-  std::uint32_t max_export_batch_size = 512;  ///< OTEL_BSP_MAX_EXPORT_BATCH_SIZE (spans per JSONL line)
+  std::uint32_t max_export_batch_size = 512;  ///< OTEL_BSP_MAX_EXPORT_BATCH_SIZE (spans per request / JSONL line)
   std::uint32_t schedule_delay_ms = 5000;     ///< OTEL_BSP_SCHEDULE_DELAY
+  std::uint32_t max_queue_size = 2048;        ///< OTEL_BSP_MAX_QUEUE_SIZE: spans between drain and network
+  std::uint32_t export_timeout_ms = 30000;    ///< OTEL_BSP_EXPORT_TIMEOUT: one batch, retries included (0: none)
+
+  // OTLP/HTTP exporter (standards §2, §3). The TRACES_ form of each variable replaces the generic one.
+  std::string otlp_traces_endpoint;  ///< OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, used verbatim
+  std::string otlp_endpoint;         ///< OTEL_EXPORTER_OTLP_ENDPOINT, base for /v1/traces
+  std::vector<std::pair<std::string, std::string>> otlp_headers;  ///< OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, decoded
+  otlp_protocol protocol = otlp_protocol::http_protobuf;          ///< OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
+  bool otlp_gzip = false;                  ///< OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip
+  std::uint32_t otlp_timeout_ms = 10000;   ///< OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, per request (0: none)
+  std::string otlp_certificate;            ///< OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE (CA bundle, PEM)
+  std::string otlp_client_certificate;     ///< OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE (PEM)
+  std::string otlp_client_key;             ///< OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY (PEM)
+  std::uint32_t export_max_retries = 5;        ///< TRACECRAFT_EXPORT_MAX_RETRIES
+  std::uint32_t export_backoff_base_ms = 1000; ///< TRACECRAFT_EXPORT_BACKOFF_BASE_MS
+  std::uint32_t export_backoff_max_ms = 5000;  ///< TRACECRAFT_EXPORT_BACKOFF_MAX_MS
+  double export_rate = 0;                      ///< TRACECRAFT_EXPORT_RATE, spans/s (0: unlimited)
+  std::uint32_t export_burst = 0;              ///< TRACECRAFT_EXPORT_BURST, spans (0: one second's worth)
+  std::uint32_t export_max_request_bytes = 67108864;  ///< TRACECRAFT_EXPORT_MAX_REQUEST_BYTES (before compression)
 
   log_level diagnostics = log_level::warn;  ///< TRACECRAFT_LOG_LEVEL
 };

@@ -25,21 +25,32 @@ TC_API const char* status_message(status s) noexcept;
 /// created = exported + sum(dropped) + sampled_out (once everything pending has drained).
 struct dropped_counts {
   std::uint64_t ring_full = 0;          ///< the producer's ring had no room (never blocks)
-  std::uint64_t export_failed = 0;      ///< the exporter could not write the batch
+  std::uint64_t export_failed = 0;      ///< the exporter could not write the batch (file, encoding)
   std::uint64_t no_exporter = 0;        ///< OTEL_TRACES_EXPORTER=none
   std::uint64_t shutdown_deadline = 0;  ///< still pending when shutdown's deadline passed
+  std::uint64_t queue_full = 0;         ///< the export queue (OTEL_BSP_MAX_QUEUE_SIZE) was full
+  std::uint64_t rate_limited = 0;       ///< over TRACECRAFT_EXPORT_RATE
+  std::uint64_t rejected = 0;           ///< refused by the collector (4xx other than 429, partial success)
+  std::uint64_t retry_exhausted = 0;    ///< retryable failures until retries or OTEL_BSP_EXPORT_TIMEOUT ran out
+  std::uint64_t too_large = 0;          ///< one span over the request limit, or 413 from the collector
   std::uint64_t total() const noexcept {
-    return ring_full + export_failed + no_exporter + shutdown_deadline;
+    return ring_full + export_failed + no_exporter + shutdown_deadline + queue_full + rate_limited + rejected +
+           retry_exhausted + too_large;
   }
 };
 
-/// Per-exporter figures.
+/// Per-exporter figures. Every span handed to an exporter ends in exactly one of spans_exported,
+/// the drop counts, or (for now) queued.
 struct exporter_stats {
   char name[16] = {};
   std::uint64_t spans_exported = 0;
-  std::uint64_t batches = 0;
-  std::uint64_t bytes = 0;
-  std::uint64_t spans_failed = 0;
+  std::uint64_t batches = 0;     ///< requests (or lines) written successfully
+  std::uint64_t bytes = 0;       ///< bytes sent (after compression)
+  std::uint64_t retries = 0;     ///< requests sent again after a retryable failure
+  std::uint64_t queued = 0;      ///< spans between the drain and the network right now
+  std::uint64_t queue_capacity = 0;
+  dropped_counts dropped;        ///< only the export reasons are used here
+  char last_error[128] = {};     ///< the most recent failure, empty if none
 };
 
 /// A consistent-enough snapshot (each counter is read atomically; counters move while it is

@@ -705,7 +705,9 @@ TC_API status init(const config& cfg) noexcept;
 /// counted as dropped) before the deadline. Never blocks past the deadline.
 TC_API bool flush(std::chrono::milliseconds deadline) noexcept;
 /// Flushes, stops the drain thread and turns the engine off. Whatever is still pending when the
-/// deadline passes is counted as dropped (shutdown_deadline). Returns within the deadline.
+/// deadline passes is counted as dropped (shutdown_deadline); a request to a collector still in
+/// flight is aborted. Returns within the deadline: true when every exporter had delivered (or
+/// definitively settled) everything, false when something was counted as shutdown_deadline.
 TC_API bool shutdown(std::chrono::milliseconds deadline) noexcept;
 /// A snapshot of the counters. Cheap enough to poll once a second.
 TC_API stats_snapshot stats() noexcept;
