@@ -11,8 +11,8 @@
 //                  settles every span of the batch (exported or dropped with its reason), then
 //                  recycles the batch's buffers. Requests never run concurrently (spec: the batch
 //                  processor's exports are sequential).
-// Batches travel in lock-free moodycamel queues; the buffers are reused, so steady state allocates
-// nothing.
+// Batches travel in lock-free moodycamel queues; only the drain allocates and frees them, and
+// their buffers are reused, so steady state allocates nothing.
 #include <pthread.h>
 
 #include <algorithm>
@@ -63,8 +63,10 @@ class otlp_exporter final : public exporter {
         bucket_(cfg.export_rate, cfg.export_burst > 0 ? double(cfg.export_burst) : std::max(1.0, cfg.export_rate)),
         json_prefix_(json_ ? json_request_prefix(res) : std::string()) {
     counters.queue_capacity = queue_cap_;
-    // Batches in flight at most: enough for a full queue plus the one being filled.
-    max_batches_ = (queue_cap_ + batch_size_ - 1) / batch_size_ + 1;
+    // Recycled request buffers kept for reuse: a full queue of full batches plus the one being
+    // filled. More may live while batches are small (split by the size limit, or sent by the
+    // schedule delay), never more than one per queued span; the extras are freed once sent.
+    pool_keep_ = (queue_cap_ + batch_size_ - 1) / batch_size_ + 1;
     http_options o;
     o.url = compose_traces_endpoint(cfg.otlp_traces_endpoint, cfg.otlp_endpoint);
     o.headers = cfg.otlp_headers;
@@ -78,11 +80,19 @@ class otlp_exporter final : public exporter {
     opts_ = std::move(o);
   }
 
-  ~otlp_exporter() override { stop_thread(); }
+  ~otlp_exporter() override {
+    stop_thread();
+    if (in_child_) return;  // the parent owns the state
+    delete cur_;
+    batch* b = nullptr;
+    while (free_.try_dequeue(b)) delete b;
+    while (ready_.try_dequeue(b)) delete b;
+  }
 
   const char* name() const noexcept override { return "otlp"; }
 
   void start() noexcept override {
+    start_called_.store(true, std::memory_order_relaxed);
     try {
       transport_ = std::make_unique<http_transport>(opts_);
       if (!transport_->usable()) diag(log_level::error, "otlp exporter: libcurl could not be initialised; spans will be dropped");
@@ -138,11 +148,13 @@ class otlp_exporter final : public exporter {
   }
 
   void tick(std::uint64_t now_ns) noexcept override {
-    // The delay counts from the oldest span in the batch. With every batch object in flight the
-    // batch keeps filling instead (handing it over would leave no buffer for the next span).
-    if (cur_ != nullptr && cur_->spans > 0 && now_ns - first_ns_ >= delay_ns_ &&
-        (batches_made_ < max_batches_ || free_.size_approx() > 0))
-      hand_over();
+    // The delay counts from the oldest span in the batch.
+    if (cur_ != nullptr && cur_->spans > 0 && now_ns - first_ns_ >= delay_ns_) hand_over();
+    batch* b = nullptr;
+    while (live_ > pool_keep_ && free_.try_dequeue(b)) {
+      delete b;
+      --live_;
+    }
   }
 
   bool flush(steady::time_point until, bool final) noexcept override {
@@ -162,6 +174,7 @@ class otlp_exporter final : public exporter {
   }
 
   bool healthy() const noexcept override {
+    if (!start_called_.load(std::memory_order_relaxed)) return true;  // the drain has not started yet
     return thread_alive_.load(std::memory_order_relaxed) &&
            counters.queued.load(std::memory_order_relaxed) * 10 < std::uint64_t{queue_cap_} * 9;
   }
@@ -175,14 +188,13 @@ class otlp_exporter final : public exporter {
   bool open_batch(std::uint64_t now_ns) noexcept {
     batch* b = nullptr;
     if (!free_.try_dequeue(b)) {
-      if (batches_made_ >= max_batches_) return false;
+      if (live_ >= queue_cap_) return false;  // cannot happen while the span count is bounded
       try {
-        all_.push_back(std::make_unique<batch>(res_));
+        b = new batch(res_);
       } catch (...) {
         return false;
       }
-      ++batches_made_;
-      b = all_.back().get();
+      ++live_;
     }
     b->spans = 0;
     if (json_) {
@@ -397,8 +409,7 @@ class otlp_exporter final : public exporter {
   // ---- drain thread ------------------------------------------------------------------------
   batch* cur_ = nullptr;
   std::uint64_t first_ns_ = 0;
-  std::uint32_t batches_made_ = 0, max_batches_ = 2;
-  std::vector<std::unique_ptr<batch>> all_;  // owner of every batch (drain appends only)
+  std::uint32_t live_ = 0, pool_keep_ = 2;  // batch objects allocated; kept when idle
   bool too_large_warned_ = false;
   bool in_child_ = false;
 
@@ -408,7 +419,7 @@ class otlp_exporter final : public exporter {
   std::mutex mu_;                      // for the condition variables only; never held during I/O
   std::condition_variable idle_;       // export thread -> flush(): a batch was settled
   std::condition_variable wake_;       // stop_thread() -> a backoff wait
-  std::atomic<bool> thread_alive_{false}, stopping_{false}, aborting_{false};
+  std::atomic<bool> thread_alive_{false}, stopping_{false}, aborting_{false}, start_called_{false};
   std::thread thread_;
 
   // ---- export thread -----------------------------------------------------------------------

@@ -57,7 +57,7 @@ std::atomic<int> g_connections{0};
 
 struct counters {
   std::atomic<std::uint64_t> requests{0}, accepted{0}, spans{0}, bytes{0}, injected_failures{0}, resets{0},
-      garbage{0}, bad_requests{0}, rejected_spans{0}, gzip_requests{0}, json_requests{0};
+      garbage{0}, bad_requests{0}, rejected_spans{0}, gzip_requests{0}, json_requests{0}, max_request_bytes{0};
 } g_count;
 
 void usage() {
@@ -243,11 +243,11 @@ std::string stats_json() {
                 "{\"requests\":%" PRIu64 ",\"accepted\":%" PRIu64 ",\"spans\":%" PRIu64 ",\"bytes\":%" PRIu64
                 ",\"injected_failures\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"garbage\":%" PRIu64
                 ",\"bad_requests\":%" PRIu64 ",\"rejected_spans\":%" PRIu64 ",\"gzip_requests\":%" PRIu64
-                ",\"json_requests\":%" PRIu64 "}",
+                ",\"json_requests\":%" PRIu64 ",\"max_request_bytes\":%" PRIu64 "}",
                 g_count.requests.load(), g_count.accepted.load(), g_count.spans.load(), g_count.bytes.load(),
                 g_count.injected_failures.load(), g_count.resets.load(), g_count.garbage.load(),
                 g_count.bad_requests.load(), g_count.rejected_spans.load(), g_count.gzip_requests.load(),
-                g_count.json_requests.load());
+                g_count.json_requests.load(), g_count.max_request_bytes.load());
   return buf;
 }
 
@@ -350,6 +350,8 @@ bool handle_traces(int fd, const request& rq, std::string& body) {
     return true;
   }
   if (json) g_count.json_requests.fetch_add(1);
+  for (std::uint64_t m = g_count.max_request_bytes.load(); plain.size() > m && !g_count.max_request_bytes.compare_exchange_weak(m, plain.size());) {
+  }
   std::string line;
   const auto r = json ? tracecraft::sink::check_json_request(plain, g_opt.discard ? nullptr : &line)
                       : tracecraft::sink::transcode_request(plain, g_opt.discard ? nullptr : &line);
