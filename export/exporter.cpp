@@ -9,6 +9,7 @@
 namespace tracecraft::detail {
 
 void exporter_counters::set_error(const char* fmt, ...) noexcept {
+  if (fmt == nullptr) return;
   char buf[sizeof last_error_];
   va_list ap;
   va_start(ap, fmt);

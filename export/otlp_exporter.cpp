@@ -92,16 +92,17 @@ class otlp_exporter final : public exporter {
   const char* name() const noexcept override { return "otlp"; }
 
   void start() noexcept override {
-    start_called_.store(true, std::memory_order_relaxed);
     try {
       transport_ = std::make_unique<http_transport>(opts_);
       if (!transport_->usable()) diag(log_level::error, "otlp exporter: libcurl could not be initialised; spans will be dropped");
       thread_alive_.store(true, std::memory_order_release);
+      start_called_.store(true, std::memory_order_release);
       thread_ = std::thread([this] { export_main(); });
       diag(log_level::info, "otlp exporter: sending to %s (%s%s)", url_.c_str(), json_ ? "http/json" : "http/protobuf",
            gzip_ ? ", gzip" : "");
     } catch (...) {
       thread_alive_.store(false, std::memory_order_release);
+      start_called_.store(true, std::memory_order_release);
       diag(log_level::error, "otlp exporter: cannot start the export thread; spans will be dropped");
     }
   }
@@ -174,7 +175,7 @@ class otlp_exporter final : public exporter {
   }
 
   bool healthy() const noexcept override {
-    if (!start_called_.load(std::memory_order_relaxed)) return true;  // the drain has not started yet
+    if (!start_called_.load(std::memory_order_acquire)) return true;  // the drain has not started yet
     return thread_alive_.load(std::memory_order_relaxed) &&
            counters.queued.load(std::memory_order_relaxed) * 10 < std::uint64_t{queue_cap_} * 9;
   }
