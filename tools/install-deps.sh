@@ -24,7 +24,8 @@ fi
 
 # The official OpenTelemetry JavaScript packages the tests decode our output with (test-only).
 js="$(cd "$(dirname "$0")/.." && pwd)/tests/otlp-js"
-if [ ! -d "$js/node_modules/otlp-decoder/build/src/generated" ] || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
+if [ ! -d "$js/node_modules/otlp-decoder/build/src/generated" ] || [ ! -d "$js/node_modules/@opentelemetry/exporter-trace-otlp-proto" ] \
+   || [ "$js/package-lock.json" -nt "$js/node_modules" ]; then
   echo "install-deps: npm ci in tests/otlp-js"
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -3,9 +3,11 @@
 # The engine's OTLP output, checked by the official OpenTelemetry JavaScript definitions.
 # Usage: run_check.sh json FIXTURE DEMO   (JSONL lines from the fixture and from a demo run)
 #        run_check.sh proto PROTO_FIXTURE (protobuf batches against their JSON encoding)
+#        run_check.sh http FIXTURE         (real OTLP/HTTP posts to a Node receiver: protobuf, JSON, gzip)
+#        run_check.sh sdk SINK             (the official JS SDK's OTLP/HTTP exporter into tracecraft-sink)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-if [ ! -d "$here/node_modules/otlp-decoder/build/src/generated" ]; then
+if [ ! -d "$here/node_modules/otlp-decoder/build/src/generated" ] || [ ! -d "$here/node_modules/@opentelemetry/exporter-trace-otlp-proto" ]; then
   echo "FAIL: $here/node_modules is missing: run tools/install-deps.sh (it runs npm ci there)"
   exit 1
 fi
@@ -22,5 +24,27 @@ case "$1" in
     "$2" "$tmp"
     node "$here/check_otlp_proto.js" "$tmp"
     ;;
-  *) echo "usage: run_check.sh json FIXTURE DEMO | proto PROTO_FIXTURE"; exit 2 ;;
+  http)
+    for mode in proto json proto-gzip; do
+      mkdir -p "$tmp/$mode"
+      node "$here/receiver.js" "$tmp/$mode" "$tmp/$mode.port" & receiver=$!
+      for _ in $(seq 100); do [ -s "$tmp/$mode.port" ] && break; sleep 0.05; done
+      "$2" "$tmp/$mode.jsonl" "http://127.0.0.1:$(cat "$tmp/$mode.port")" "$mode"
+      kill "$receiver"; wait "$receiver" || true
+      node "$here/check_otlp_http.js" "$tmp/$mode" "$tmp/$mode.jsonl" "$mode"
+      if [ "$mode" = json ]; then  # the JSON bodies pass the same checks as JSONL lines
+        for f in "$tmp/$mode"/req-*.json; do case "$f" in *.headers.json) ;; *) cat "$f"; echo ;; esac; done > "$tmp/bodies.jsonl"
+        node "$here/check_otlp_json.js" "$tmp/bodies.jsonl" --min-spans 16
+      fi
+    done
+    ;;
+  sdk)
+    "$2" --port 0 --port-file "$tmp/sink.port" --out "$tmp/sink.jsonl" --quiet & sink=$!
+    for _ in $(seq 100); do [ -s "$tmp/sink.port" ] && break; sleep 0.05; done
+    status=0
+    node "$here/sdk_to_sink.js" "http://127.0.0.1:$(cat "$tmp/sink.port")" "$tmp/sink.jsonl" || status=$?
+    kill "$sink"; wait "$sink" 2>/dev/null || true
+    exit $status
+    ;;
+  *) echo "usage: run_check.sh json FIXTURE DEMO | proto PROTO_FIXTURE | http FIXTURE | sdk SINK"; exit 2 ;;
 esac

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes spans that use every field the engine can emit to the JSONL file named by argv[1], for
-// the check with the official OpenTelemetry definitions (tests/otlp-js).
+// the check with the official OpenTelemetry definitions (tests/otlp-js). With an endpoint and a
+// mode (proto | json | proto-gzip) it also POSTs them there over OTLP/HTTP, the JSONL file then
+// being the backup the received spans are compared with.
+#include <string>
 
 #include "fixture_spans.h"
 #include "tracecraft/trace.h"
@@ -21,6 +24,14 @@ int main(int argc, char** argv) {
   c.link_count_limit = 1;           // forces droppedLinksCount
   c.event_attribute_count_limit = 2;
   c.max_export_batch_size = 3;      // several lines
+  if (argc >= 4) {
+    const std::string mode = argv[3];
+    c.exporters = {tc::exporter_kind::otlp, tc::exporter_kind::jsonl};
+    c.otlp_endpoint = argv[2];
+    c.protocol = mode == "json" ? tc::otlp_protocol::http_json : tc::otlp_protocol::http_protobuf;
+    c.otlp_gzip = mode == "proto-gzip";
+    c.otlp_headers = {{"x-tenant", "acme, inc"}};
+  }
   if (tc::init(c) != tc::status::ok) return 3;
 
   tct::produce_fixture_spans();
