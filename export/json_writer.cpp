@@ -4,6 +4,7 @@
 
 #include "export/utf8.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -126,7 +127,12 @@ void json_writer::dbl(double v) {
   if (std::isnan(v)) return raw("\"NaN\"");
   if (std::isinf(v)) return raw(v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
   char* o = out_.ensure(32);
-  out_.commit(static_cast<std::size_t>(std::to_chars(o, o + 32, v).ptr - o));
+  char* e = std::to_chars(o, o + 32, v).ptr;
+  // A whole number of many digits ("46116860184273879040") is valid JSON, but some parsers read
+  // it as an integer and overflow: write such values with an exponent, still shortest round-trip.
+  if (e - o > 15 && std::find_if(o, e, [](char c) { return c == '.' || c == 'e'; }) == e)
+    e = std::to_chars(o, o + 32, v, std::chars_format::scientific).ptr;
+  out_.commit(static_cast<std::size_t>(e - o));
 }
 
 void json_writer::any_value(const attr_view& a) {

@@ -209,6 +209,29 @@ const tc::exporter_stats& otlp_stats(const tc::stats_snapshot& s) {
   return s.exporters[0];
 }
 
+// One HTTP request with libcurl; returns the status (0 when there was no response).
+long http(const std::string& url, const char* method, const std::string& body, const std::vector<std::string>& headers) {
+  CURL* c = curl_easy_init();
+  std::string out;
+  curl_slist* list = nullptr;
+  for (const auto& h : headers) list = curl_slist_append(list, h.c_str());
+  list = curl_slist_append(list, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  if (std::string(method) == "POST") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &write_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(list);
+  curl_easy_cleanup(c);
+  return status;
+}
+
 std::string http_date(std::time_t t) {
   char buf[64];
   std::tm tm{};
@@ -572,6 +595,29 @@ TEST_SUITE("otlp export") {
     CHECK(tct::read_spans(c2.jsonl_path).size() == 80);
     tct::check_accounting(s);
   }
+}
+
+TEST_CASE("tracecraft-sink answers bad input with a 4xx and keeps serving") {
+  tct::temp_dir dir;
+  sink_process sink(dir, {"--max-body", "100000"});
+  const std::string url = sink.endpoint() + "/v1/traces";
+  const std::vector<std::string> pbh = {"Content-Type: application/x-protobuf"};
+  CHECK(http(url, "POST", std::string("\x0a\x05\x0a\x03", 4), pbh) == 400);                          // truncated protobuf
+  CHECK(http(url, "POST", "hello", {"Content-Type: text/plain"}) == 415);                                // wrong content type
+  CHECK(http(url, "POST", std::string(200000, 'x'), pbh) == 413);                                        // over --max-body
+  CHECK(http(url, "POST", "not gzip", {"Content-Type: application/x-protobuf", "Content-Encoding: gzip"}) == 400);
+  CHECK(http(url, "POST", "{\"resourceSpans\":", {"Content-Type: application/json"}) == 400);            // broken JSON
+  CHECK(http(url, "GET", "", {}) == 405);
+  CHECK(http(sink.endpoint() + "/nope", "GET", "", {}) == 404);
+  CHECK(http(url, "POST", "", pbh) == 200);  // an empty request is valid protobuf
+  CHECK(sink.stat("bad_requests") == 5);
+  // Still serving: a real engine delivers through it.
+  REQUIRE(tc::init(otlp_config(sink.endpoint())) == tc::status::ok);
+  produce(10);
+  REQUIRE(tc::flush(5s));
+  REQUIRE(shutdown_on_time(2s));
+  CHECK(sink.stat("spans") == 10);
+  tct::check_accounting(tc::stats());
 }
 
 TEST_CASE("tracecraft-demo into tracecraft-sink: every exported span arrives, with the ids of the JSONL backup") {

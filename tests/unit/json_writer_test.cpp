@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -62,5 +63,13 @@ TEST_SUITE("json") {
     w.dbl(0.1);
     take();
     CHECK(out == "\"NaN\"\"-Infinity\"0.1");
+    // Huge whole doubles get an exponent, so no parser mistakes them for an overflowing integer.
+    w.dbl(-46116860184273879040.0);
+    take();
+    CHECK(out == "-4.611686018427388e+19");
+    CHECK(std::strtod(out.c_str(), nullptr) == -46116860184273879040.0);
+    w.dbl(123456789012345.0);  // 15 digits: written as is
+    take();
+    CHECK(out == "123456789012345");
   }
 }
