@@ -124,6 +124,7 @@ class transcoder {
 
   bool message(const msg_def& m, const unsigned char* p, const unsigned char* end, int depth) {
     if (depth > 64) return fail("nesting deeper than 64");
+    if (out_ == nullptr) return validate(m, p, end, depth);
     std::vector<entry> entries;
     while (p < end) {
       std::uint64_t key;
@@ -178,7 +179,13 @@ class transcoder {
       }
       bool first_v = true;
       for (std::size_t i = 0; i < entries.size(); ++i) {
-        if (entries[i].field != f || (!fd.repeated && i != last)) continue;  // singular: last one wins
+        if (entries[i].field != f) continue;
+        if (!fd.repeated && i != last) {  // singular: the last one wins, the others must still be valid
+          const entry& e = entries[i];
+          if (fd.type == ft::hex_id && e.len != 0 && e.len != 8 && e.len != 16) return fail(std::string(fd.json) + " has a bad length");
+          if (fd.type == ft::msg && !validate(*fd.sub, e.p, e.p + e.len, depth + 1)) return false;
+          continue;
+        }
         if (out_ && !first_v) out_->push_back(',');
         first_v = false;
         if (!value(fd, entries[i], depth)) return false;
@@ -190,6 +197,42 @@ class transcoder {
   }
 
  private:
+  // Validation and counting only (--discard): one pass, no buffering of fields.
+  bool validate(const msg_def& m, const unsigned char* p, const unsigned char* end, int depth) {
+    while (p < end) {
+      std::uint64_t key;
+      if (!varint(p, end, key)) return fail("truncated field key");
+      const std::uint64_t num = key >> 3;
+      const unsigned wire = static_cast<unsigned>(key & 7);
+      if (num == 0) return fail("field number 0");
+      const field_def* fd = nullptr;
+      for (std::size_t i = 0; i < m.n; ++i)
+        if (m.fields[i].num == num) fd = &m.fields[i];
+      if (fd != nullptr && wire != wire_of(fd->type)) return fail(std::string("wrong wire type for ") + fd->json);
+      std::uint64_t v = 0;
+      switch (wire) {
+        case 0: if (!varint(p, end, v)) return fail("truncated varint"); break;
+        case 1: if (end - p < 8) return fail("truncated fixed64"); p += 8; break;
+        case 5: if (end - p < 4) return fail("truncated fixed32"); p += 4; break;
+        case 2: {
+          if (!varint(p, end, v) || v > static_cast<std::uint64_t>(end - p)) return fail("length past the end");
+          if (fd != nullptr) {
+            if (fd->type == ft::hex_id && v != 0 && v != 8 && v != 16) return fail(std::string(fd->json) + " has a bad length");
+            if (fd->type == ft::msg) {
+              if (depth + 1 > 64) return fail("nesting deeper than 64");
+              if (!validate(*fd->sub, p, p + v, depth + 1)) return false;
+            }
+          }
+          p += v;
+          break;
+        }
+        default: return fail("unsupported wire type");
+      }
+      if (&m == &k_scope_spans && num == 2) ++spans;
+    }
+    return true;
+  }
+
   bool fail(std::string why) {
     if (error.empty()) error = std::move(why);
     return false;

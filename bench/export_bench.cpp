@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: Apache-2.0
+// bench/export_bench.cpp — tracecraft-export-bench: the whole export path into a real local
+// tracecraft-sink (a separate process, --discard: it decodes and counts every span, stores none).
+//
+//   sustained   producer threads paced at --rate spans/s (4 attributes each) for --seconds; reports
+//               spans exported, drops by reason, and the engine's CPU per exported span (process CPU
+//               minus the producers' own thread CPU; the sink's CPU is not ours and not counted).
+//   latency     the producers' per-span cost (TSC, p50/p99) with the export running, against the
+//               same paced run with no exporter, interleaved A B A B: the export path's added latency
+//               on request threads.
+//
+// Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--json]
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <curl/curl.h>
+
+#include "core/clock.h"
+#include "tracecraft/trace.h"
+
+namespace tc = tracecraft;
+using clk = std::chrono::steady_clock;
+extern char** environ;
+
+namespace {
+
+struct options {
+  std::string sink;
+  double rate = 1e6;
+  double seconds = 3;
+  int rounds = 2;
+  int threads = 1;
+  bool json = false;
+  bool gzip = false;
+};
+
+double cpu_seconds_process() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+double cpu_seconds_thread() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+double ns_per_tick() {
+  const auto t0 = clk::now();
+  const std::uint64_t c0 = tc::detail::ticks();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::uint64_t c1 = tc::detail::ticks();
+  return double(std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now() - t0).count()) / double(c1 - c0);
+}
+
+struct run_result {
+  std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0;
+  double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
+  double p50_ns = 0, p99_ns = 0;
+  bool shutdown_ok = false;
+};
+
+// One paced run: `threads` producers share `rate`; each times every span with the TSC.
+run_result paced_run(const options& o, bool exporting, int port, double tick_ns) {
+  tc::config c;
+  c.diagnostics = tc::log_level::error;
+  c.ring_kb = 4096;
+  c.max_export_batch_size = 4096;
+  c.max_queue_size = 131072;
+  c.schedule_delay_ms = 200;
+  c.otlp_gzip = o.gzip;
+  c.otlp_endpoint = "http://127.0.0.1:" + std::to_string(port);
+  if (exporting) c.exporters = {tc::exporter_kind::otlp};
+  else c.exporters.clear();
+  if (tc::init(c) != tc::status::ok) {
+    std::fprintf(stderr, "init failed\n");
+    std::exit(1);
+  }
+  const double cpu0 = cpu_seconds_process();
+  std::vector<std::vector<std::uint32_t>> samples(static_cast<std::size_t>(o.threads));
+  std::vector<double> producer_cpu(static_cast<std::size_t>(o.threads));
+  const auto t0 = clk::now();
+  std::vector<std::thread> th;
+  for (int t = 0; t < o.threads; ++t) {
+    th.emplace_back([&, t] {
+      const double per_thread = o.rate / o.threads;
+      const std::uint64_t total = static_cast<std::uint64_t>(per_thread * o.seconds);
+      auto& v = samples[static_cast<std::size_t>(t)];
+      v.reserve(total);
+      const double c_start = cpu_seconds_thread();
+      const auto start = clk::now();
+      constexpr std::uint64_t chunk = 1000;
+      for (std::uint64_t done = 0; done < total;) {
+        for (std::uint64_t i = 0; i < chunk && done < total; ++i, ++done) {
+          const std::uint64_t a = tc::detail::ticks();
+          {
+            tc::span s("decode_step", tc::kind::internal);
+            s.set("gen_ai.request.model", "llama-3.1-8b-instruct");
+            s.set("http.route", "/v1/chat/completions");
+            s.set("gen_ai.usage.output_tokens", static_cast<std::int64_t>(done));
+            s.set("gen_ai.request.temperature", 0.7);
+          }
+          v.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(tc::detail::ticks() - a, 0xFFFFFFFFu)));
+        }
+        // Pace: the next chunk is due at done / per_thread seconds after the start.
+        const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(done) / per_thread * 1e9));
+        std::this_thread::sleep_until(due);  // sleeping, not spinning: the engine needs the cores
+      }
+      producer_cpu[static_cast<std::size_t>(t)] = cpu_seconds_thread() - c_start;
+    });
+  }
+  for (auto& x : th) x.join();
+  const double wall = std::chrono::duration<double>(clk::now() - t0).count();
+  tc::flush(std::chrono::seconds(30));
+  const bool ok = tc::shutdown(std::chrono::seconds(10));
+  const double cpu1 = cpu_seconds_process();
+  const tc::stats_snapshot s = tc::stats();
+  run_result r;
+  r.created = s.spans_created;
+  r.exported = s.spans_exported;
+  r.dropped = s.dropped.total() - (exporting ? 0 : s.dropped.no_exporter);
+  r.ring_full = s.dropped.ring_full;
+  r.queue_full = s.dropped.queue_full;
+  r.retry_exhausted = s.dropped.retry_exhausted;
+  r.seconds = wall;
+  r.achieved_rate = double(s.spans_created) / wall;
+  for (double p : producer_cpu) r.producer_cpu_s += p;
+  r.engine_cpu_s = (cpu1 - cpu0) - r.producer_cpu_s;
+  r.shutdown_ok = ok;
+  std::vector<std::uint32_t> all;
+  for (auto& v : samples) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  if (!all.empty()) {
+    r.p50_ns = all[all.size() / 2] * tick_ns;
+    r.p99_ns = all[all.size() * 99 / 100] * tick_ns;
+  }
+  return r;
+}
+
+pid_t start_sink(const std::string& path, const std::string& port_file) {
+  std::vector<std::string> a = {path, "--port", "0", "--port-file", port_file, "--discard", "--quiet"};
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  return pid;
+}
+
+std::size_t append_cb(char* p, std::size_t sz, std::size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, sz * n);
+  return sz * n;
+}
+
+// The sink's own count of the spans it decoded (GET /stats).
+std::uint64_t sink_spans(int port) {
+  std::string body;
+  CURL* c = curl_easy_init();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/stats";
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &append_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_perform(c);
+  curl_easy_cleanup(c);
+  const std::size_t at = body.find("\"spans\":");
+  return at == std::string::npos ? 0 : std::strtoull(body.c_str() + at + 8, nullptr, 10);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (a == "--sink" && i + 1 < argc) o.sink = next();
+    else if (a == "--rate" && i + 1 < argc) o.rate = std::atof(next());
+    else if (a == "--seconds" && i + 1 < argc) o.seconds = std::atof(next());
+    else if (a == "--rounds" && i + 1 < argc) o.rounds = std::max(1, std::atoi(next()));
+    else if (a == "--threads" && i + 1 < argc) o.threads = std::max(1, std::atoi(next()));
+    else if (a == "--gzip") o.gzip = true;
+    else if (a == "--json") o.json = true;
+    else {
+      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--gzip] [--json]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  if (o.sink.empty()) {
+    std::fprintf(stderr, "tracecraft-export-bench: --sink PATH (tracecraft-sink) is required\n");
+    return 2;
+  }
+  char tmpl[] = "/tmp/tc-export-bench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return 1;
+  const std::string port_file = std::string(tmpl) + "/port";
+  const pid_t sink = start_sink(o.sink, port_file);
+  int port = 0;
+  for (int i = 0; i < 500 && port == 0; ++i) {
+    if (FILE* f = std::fopen(port_file.c_str(), "r")) {
+      if (std::fscanf(f, "%d", &port) != 1) port = 0;
+      std::fclose(f);
+    }
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (sink <= 0 || port == 0) {
+    std::fprintf(stderr, "tracecraft-export-bench: tracecraft-sink did not start\n");
+    return 1;
+  }
+  const double tick_ns = ns_per_tick();
+  std::vector<run_result> with, without;
+  for (int r = 0; r < o.rounds; ++r) {  // interleaved: A B A B
+    without.push_back(paced_run(o, false, port, tick_ns));
+    with.push_back(paced_run(o, true, port, tick_ns));
+  }
+  const std::uint64_t received = sink_spans(port);
+  std::uint64_t exported_total = 0;
+  for (const auto& x : with) exported_total += x.exported;
+  ::kill(sink, SIGTERM);
+  int st = 0;
+  ::waitpid(sink, &st, 0);
+  std::remove(port_file.c_str());
+  ::rmdir(tmpl);
+
+  // Median round of each.
+  auto median = [](std::vector<run_result> v, auto key) {
+    std::sort(v.begin(), v.end(), [&](const run_result& a, const run_result& b) { return key(a) < key(b); });
+    return v[v.size() / 2];
+  };
+  const run_result w = median(with, [](const run_result& x) { return x.engine_cpu_s / std::max<std::uint64_t>(1, x.exported); });
+  const run_result n = median(without, [](const run_result& x) { return x.p50_ns; });
+  std::uint64_t worst_drops = 0;
+  for (const auto& x : with) worst_drops = std::max(worst_drops, x.dropped);
+  const double cpu_ns_per_span = w.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported));
+  const double cpu_s_per_million = w.engine_cpu_s * 1e6 / double(std::max<std::uint64_t>(1, w.exported));
+  if (o.json) {
+    std::printf("{\"rate_target\":%.0f,\"seconds\":%.1f,\"rounds\":%d,\"threads\":%d,\"gzip\":%s,"
+                "\"exported\":%llu,\"created\":%llu,\"achieved_spans_per_s\":%.0f,\"drops_worst_round\":%llu,"
+                "\"ring_full\":%llu,\"queue_full\":%llu,\"retry_exhausted\":%llu,"
+                "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,"
+                "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu}\n",
+                o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
+                static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
+                static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
+                static_cast<unsigned long long>(w.queue_full), static_cast<unsigned long long>(w.retry_exhausted),
+                cpu_ns_per_span, cpu_s_per_million, w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns,
+                static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total));
+  } else {
+    std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s\n", o.rate,
+                o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "");
+    for (std::size_t i = 0; i < with.size(); ++i)
+      std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
+                  "retry_exhausted %llu), engine CPU %.1f ns/span, shutdown %s\n",
+                  i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
+                  static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
+                  static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
+                  static_cast<unsigned long long>(with[i].retry_exhausted),
+                  with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
+                  with[i].shutdown_ok ? "ok" : "LATE");
+    std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans)\n", cpu_ns_per_span,
+                cpu_s_per_million);
+    std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
+                w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
+    std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
+                static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(received),
+                static_cast<unsigned long long>(exported_total));
+  }
+  return 0;
+}
