@@ -122,18 +122,23 @@ tc::config bench_config(double rate) {
   return c;
 }
 
+std::unique_ptr<tracecraft::detail::exporter> make_proto_timing(const tracecraft::detail::resource_info& r);
+
 // Drain throughput: records produced first (drain held back), then one drain pass timed, from
-// ring records to OTLP/JSON lines written to /dev/null.
-result drain_throughput(const char* name, int spans, bool attrs) {
+// ring records to OTLP/JSON lines written to /dev/null, or (`proto`) to OTLP protobuf requests in
+// memory: the engine's whole CPU cost per span before the network.
+result drain_throughput(const char* name, int spans, bool attrs, bool proto = false) {
   using namespace tracecraft::detail;
   tc::config c;
   c.exporters = {tc::exporter_kind::jsonl};
+  if (proto) c.exporters.clear();
   c.jsonl_path = "/dev/null";
   c.ring_kb = 131072;  // 128 MiB holds the whole run
   c.diagnostics = tc::log_level::error;
   auto* e = new engine(c);
+  if (proto) e->exporters.push_back(make_proto_timing(e->resource));
   e->clock = calibrate_clock();
-  e->gen = 0x7fffff00u + (attrs ? 1 : 0);
+  e->gen = 0x7fffff00u + (attrs ? 1 : 0) + (proto ? 2 : 0);
   e->running.store(true);
   e->drain_started.store(true);  // no drain thread: this thread drains below
   g_engine.store(e);
@@ -158,8 +163,9 @@ result drain_throughput(const char* name, int spans, bool attrs) {
   r.throughput = true;
   const auto s = e->snapshot();
   r.drops = s.dropped.ring_full;
-  r.spans_per_s = static_cast<double>(s.spans_exported) / std::chrono::duration<double>(t1 - t0).count();
-  if (s.spans_exported != static_cast<std::uint64_t>(spans))
+  const std::uint64_t done = proto ? e->decoded.load() : s.spans_exported;
+  r.spans_per_s = static_cast<double>(done) / std::chrono::duration<double>(t1 - t0).count();
+  if (done != static_cast<std::uint64_t>(spans))
     std::fprintf(stderr, "tracecraft-bench: %s exported %llu of %d spans\n", name,
                  static_cast<unsigned long long>(s.spans_exported), spans);
   const std::vector<thread_state*> rings = e->rings;
@@ -194,6 +200,10 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
  private:
   tracecraft::detail::otlp_proto_batch batch_;
 };
+
+std::unique_ptr<tracecraft::detail::exporter> make_proto_timing(const tracecraft::detail::resource_info& r) {
+  return std::make_unique<proto_timing_exporter>(r);
+}
 
 std::string g_request_sample;  // a 512-span OTLP protobuf request from encode_throughput
 
@@ -328,6 +338,7 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
   tc::shutdown(10s);
   add(drain_throughput("drain", 200000, false));
   add(drain_throughput("drain_4attr", 200000, true));
+  add(drain_throughput("drain_4attr_proto", 200000, true, true));
   add(encode_throughput("encode_proto_4attr_1event", 200000));
   add(gzip_throughput("gzip_zlib", tracecraft::detail::gzip_compressor::impl::zlib));
   add(gzip_throughput("gzip_libdeflate", tracecraft::detail::gzip_compressor::impl::libdeflate));
@@ -406,7 +417,8 @@ int main(int argc, char** argv) {
     else
       std::printf("%-26s %12.0f spans/s %s\n", r.name.c_str(), r.spans_per_s,
                   r.name.rfind("encode", 0) == 0 ? "encoded to OTLP protobuf (encoder only, one core)"
-                                                 : "into the JSONL encoder (one drain thread)");
+                  : r.name.find("proto") != std::string::npos ? "ring -> decode -> OTLP protobuf requests (one drain thread)"
+                                                               : "into the JSONL encoder (one drain thread)");
   }
   return 0;
 }

@@ -285,12 +285,13 @@ struct var_def {
   }
 
 // The generic OTLP variable, then its TRACES_ form, which replaces it (standards §3).
-#define TC_OTLP_PAIR(SUFFIX, DEF, MEANING, APPLY, SHOW)                                                        \
+#define TC_OTLP_PAIR(SUFFIX, DEF, MEANING, APPLY, SHOW) TC_OTLP_PAIR2(SUFFIX, DEF, MEANING, MEANING "; replaces the generic one", APPLY, SHOW)
+#define TC_OTLP_PAIR2(SUFFIX, DEF, MEANING, TRACES_MEANING, APPLY, SHOW)                                       \
   var_def{"OTEL_EXPORTER_OTLP_" SUFFIX, DEF, MEANING,                                                         \
           [](const char* n, const std::string& v, config& c, sink& s) { constexpr bool traces = false; (void)traces; APPLY }, \
           [](const config& c) { constexpr bool traces = false; SHOW }},                                       \
       var_def {                                                                                                \
-    "OTEL_EXPORTER_OTLP_TRACES_" SUFFIX, DEF, MEANING " (traces only; replaces the generic one)",             \
+    "OTEL_EXPORTER_OTLP_TRACES_" SUFFIX, DEF, TRACES_MEANING,                                                 \
         [](const char* n, const std::string& v, config& c, sink& s) { constexpr bool traces = true; (void)traces; APPLY }, \
         [](const config& c) { constexpr bool traces = true; SHOW }                                            \
   }
@@ -362,7 +363,8 @@ const var_def k_vars[] = {
     TC_UINT_VAR("OTEL_BSP_SCHEDULE_DELAY", schedule_delay_ms, 0, 3600000, 5000, "ms the oldest span of a batch may wait before the batch is sent"),
     TC_UINT_VAR("OTEL_BSP_MAX_QUEUE_SIZE", max_queue_size, 1, 100000000, 2048, "spans held between the drain and the network; beyond it spans are dropped (queue_full)"),
     TC_UINT_VAR("OTEL_BSP_EXPORT_TIMEOUT", export_timeout_ms, 0, 2147483647, 30000, "ms one batch may take, retries included (0: no limit)"),
-    TC_OTLP_PAIR("ENDPOINT", "http://localhost:4318", "collector base URL; /v1/traces is appended (TRACES_ form: used verbatim)",
+    TC_OTLP_PAIR2("ENDPOINT", "", "collector base URL, /v1/traces is appended (unset: http://localhost:4318)",
+                  "full URL spans are posted to, used verbatim; replaces the generic endpoint",
                  { parse_endpoint(n, v, traces ? c.otlp_traces_endpoint : c.otlp_endpoint, s); },
                  { return traces ? c.otlp_traces_endpoint : c.otlp_endpoint; }),
     TC_OTLP_PAIR("HEADERS", "", "extra request headers k=v,k2=v2 (percent-encoded; values never logged)",
