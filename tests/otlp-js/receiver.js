@@ -4,20 +4,22 @@
 // (DIR/req-N.headers.json). It answers with an ExportTraceServiceResponse encoded by the official
 // OpenTelemetry definitions. Decoding and checking happen afterwards (check_otlp_http.js).
 //
-// Usage: node receiver.js DIR PORT_FILE
+// Usage: node receiver.js DIR PORT_FILE [TLS_DIR]   (TLS_DIR: https with ca.pem, server.pem,
+//        server.key, and a client certificate signed by ca.pem required: mutual TLS)
 'use strict';
 
 const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const path = require('path');
 const zlib = require('zlib');
 const root = require(path.join(__dirname, 'node_modules/otlp-decoder/build/src/generated/root'));
 
 const Response = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
-const [dir, portFile] = process.argv.slice(2);
+const [dir, portFile, tlsDir] = process.argv.slice(2);
 let n = 0;
 
-const server = http.createServer((req, res) => {
+const handler = (req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -38,7 +40,16 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/x-protobuf' }).end(Buffer.from(Response.encode({}).finish()));
     }
   });
-});
+};
+const server = tlsDir
+  ? https.createServer({
+    key: fs.readFileSync(path.join(tlsDir, 'server.key')),
+    cert: fs.readFileSync(path.join(tlsDir, 'server.pem')),
+    ca: fs.readFileSync(path.join(tlsDir, 'ca.pem')),
+    requestCert: true,
+    rejectUnauthorized: true,
+  }, handler)
+  : http.createServer(handler);
 server.listen(0, '127.0.0.1', () => {
   fs.writeFileSync(portFile + '.tmp', String(server.address().port));
   fs.renameSync(portFile + '.tmp', portFile);

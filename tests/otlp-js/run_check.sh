@@ -37,6 +37,32 @@ case "$1" in
         node "$here/check_otlp_json.js" "$tmp/bodies.jsonl" --min-spans 16
       fi
     done
+    # https with mutual TLS: a throwaway CA signs the receiver's certificate (for 127.0.0.1) and
+    # the engine's client certificate.
+    tls="$tmp/tls"; mkdir -p "$tls" "$tmp/tls-ok" "$tmp/tls-nocert"
+    (cd "$tls"
+     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=tc-test-ca 2>/dev/null
+     openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+     printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+     openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null
+     openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=tc-test-client 2>/dev/null
+     openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 2>/dev/null)
+    for case in ok nocert; do
+      node "$here/receiver.js" "$tmp/tls-$case" "$tmp/tls-$case.port" "$tls" & receiver=$!
+      for _ in $(seq 100); do [ -s "$tmp/tls-$case.port" ] && break; sleep 0.05; done
+      url="https://127.0.0.1:$(cat "$tmp/tls-$case.port")"
+      if [ $case = ok ]; then
+        "$2" "$tmp/tls.jsonl" "$url" proto "$tls/ca.pem" "$tls/client.pem" "$tls/client.key"
+      else
+        "$2" "$tmp/tls-nocert.jsonl" "$url" proto "$tls/ca.pem" 2>/dev/null || true
+      fi
+      kill "$receiver"; wait "$receiver" || true
+    done
+    node "$here/check_otlp_http.js" "$tmp/tls-ok" "$tmp/tls.jsonl" proto
+    if ls "$tmp/tls-nocert" | grep -q req-; then
+      echo "FAIL: the receiver requires a client certificate, yet a request without one got through"; exit 1
+    fi
+    echo "ok (mTLS): a request without the client certificate is refused by the receiver"
     ;;
   sdk)
     "$2" --port 0 --port-file "$tmp/sink.port" --out "$tmp/sink.jsonl" --quiet & sink=$!

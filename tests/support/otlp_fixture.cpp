@@ -2,7 +2,8 @@
 // Writes spans that use every field the engine can emit to the JSONL file named by argv[1], for
 // the check with the official OpenTelemetry definitions (tests/otlp-js). With an endpoint and a
 // mode (proto | json | proto-gzip) it also POSTs them there over OTLP/HTTP, the JSONL file then
-// being the backup the received spans are compared with.
+// being the backup the received spans are compared with; then optionally a CA file, client
+// certificate and client key for https.
 #include <string>
 
 #include "fixture_spans.h"
@@ -31,6 +32,13 @@ int main(int argc, char** argv) {
     c.protocol = mode == "json" ? tc::otlp_protocol::http_json : tc::otlp_protocol::http_protobuf;
     c.otlp_gzip = mode == "proto-gzip";
     c.otlp_headers = {{"x-tenant", "acme, inc"}};
+    if (argc >= 5) c.otlp_certificate = argv[4];  // https: the CA, then the client certificate and key
+    if (argc >= 7) {
+      c.otlp_client_certificate = argv[5];
+      c.otlp_client_key = argv[6];
+    }
+    c.export_max_retries = 1;
+    c.export_backoff_base_ms = 10;
   }
   if (tc::init(c) != tc::status::ok) return 3;
 
