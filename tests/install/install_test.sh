@@ -20,7 +20,7 @@ echo "pkg-config: $(pkg-config --cflags --libs tracecraft)"
 
 # 1. plain compiler + pkg-config
 c++ -std=c++20 -O2 "$src/tests/install/consumer.cpp" $(pkg-config --cflags --libs tracecraft) -o "$tmp/consumer"
-(cd "$tmp" && LD_LIBRARY_PATH="$libdir" TRACECRAFT_JSONL_PATH="$tmp/out.jsonl" ./consumer)
+(cd "$tmp" && LD_LIBRARY_PATH="$libdir" OTEL_TRACES_EXPORTER=jsonl TRACECRAFT_JSONL_PATH="$tmp/out.jsonl" ./consumer)
 n=$(grep -o '"name":"consumer-[a-z]*"' "$tmp/out.jsonl" | wc -l)
 [ "$n" -eq 2 ] || { echo "FAIL: expected 2 spans in the JSONL, found $n"; exit 1; }
 
@@ -37,7 +37,7 @@ target_link_libraries(consumer PRIVATE PkgConfig::TRACECRAFT)
 CMAKE
 cmake -S "$tmp/cmake" -B "$tmp/cmake/build" >/dev/null
 cmake --build "$tmp/cmake/build" >/dev/null
-(cd "$tmp" && LD_LIBRARY_PATH="$libdir" TRACECRAFT_JSONL_PATH="$tmp/cmake.jsonl" ./cmake/build/consumer)
+(cd "$tmp" && LD_LIBRARY_PATH="$libdir" OTEL_TRACES_EXPORTER=jsonl TRACECRAFT_JSONL_PATH="$tmp/cmake.jsonl" ./cmake/build/consumer)
 n=$(grep -o '"name":"consumer-[a-z]*"' "$tmp/cmake.jsonl" | wc -l)
 [ "$n" -eq 2 ] || { echo "FAIL: CMake consumer exported $n spans, expected 2"; exit 1; }
 echo "PASS: installed library consumed through pkg-config and CMake"

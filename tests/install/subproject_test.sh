@@ -16,7 +16,7 @@ executable('consumer', 'consumer.cpp', dependencies: tc)
 MESON
 meson setup "$tmp/build" "$tmp" --force-fallback-for=tracecraft >/dev/null
 ninja -C "$tmp/build" >/dev/null
-(cd "$tmp" && TRACECRAFT_JSONL_PATH="$tmp/out.jsonl" ./build/consumer)
+(cd "$tmp" && OTEL_TRACES_EXPORTER=jsonl TRACECRAFT_JSONL_PATH="$tmp/out.jsonl" ./build/consumer)
 n=$(grep -o '"name":"consumer-[a-z]*"' "$tmp/out.jsonl" | wc -l)
 [ "$n" -eq 2 ] || { echo "FAIL: expected 2 spans, found $n"; exit 1; }
 # The subproject builds the library only: no tests, tools or benchmarks of ours.
