@@ -315,18 +315,30 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   if (v.name.empty()) v.name = "unnamed";
 
   // Keys are unique per span (standards §1): the last value set wins, at the first key's place.
+  // A 64-bit filter on (length, first and last byte) skips the search for keys surely not seen.
   auto& a = v.attrs;
   std::size_t out = 0;
+  std::uint64_t seen = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::string_view k = a[i].key;
+    const unsigned h = k.empty() ? 0u
+                                 : (static_cast<unsigned>(k.size()) * 7u + static_cast<unsigned char>(k.front()) +
+                                    static_cast<unsigned char>(k.back()) * 3u) & 63u;
     bool dup = false;
-    for (std::size_t j = 0; j < out; ++j) {
-      if (a[j].key == a[i].key) {
-        a[j] = a[i];
-        dup = true;
-        break;
+    if (seen & (std::uint64_t{1} << h)) {
+      for (std::size_t j = 0; j < out; ++j) {
+        if (a[j].key == k) {
+          a[j] = a[i];
+          dup = true;
+          break;
+        }
       }
     }
-    if (!dup) a[out++] = a[i];
+    seen |= std::uint64_t{1} << h;
+    if (!dup) {
+      if (out != i) a[out] = a[i];
+      ++out;
+    }
   }
   a.resize(out);
   // Still the kind's own values (a host value for the same key would have replaced them)?
