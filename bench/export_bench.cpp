@@ -12,6 +12,7 @@
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--json]
 #include <signal.h>
 #include <spawn.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +59,37 @@ double cpu_seconds_thread() {
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
+// CPU seconds used so far by this process's threads named `name` (/proc, clock-tick resolution).
+double thread_cpu_by_name(const char* name) {
+  double total = 0;
+  const long hz = sysconf(_SC_CLK_TCK);
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string base = std::string("/proc/self/task/") + e->d_name;
+      char comm[64] = {};
+      if (FILE* f = std::fopen((base + "/comm").c_str(), "r")) {
+        if (std::fgets(comm, sizeof comm, f) == nullptr) comm[0] = '\0';
+        std::fclose(f);
+      }
+      comm[std::strcspn(comm, "\n")] = '\0';
+      if (std::strcmp(comm, name) != 0) continue;
+      if (FILE* f = std::fopen((base + "/stat").c_str(), "r")) {
+        char buf[1024] = {};
+        const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        buf[n] = '\0';
+        const char* p = std::strrchr(buf, ')');  // fields after the command name
+        unsigned long long ut = 0, st = 0;
+        if (p != nullptr && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+          total += double(ut + st) / double(hz);
+      }
+    }
+    closedir(d);
+  }
+  return total;
+}
+
 double ns_per_tick() {
   const auto t0 = clk::now();
   const std::uint64_t c0 = tc::detail::ticks();
@@ -68,7 +100,7 @@ double ns_per_tick() {
 
 struct run_result {
   std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0;
-  double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
+  double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0, drain_cpu_s = 0, export_cpu_s = 0;
   double p50_ns = 0, p99_ns = 0;
   bool shutdown_ok = false;
 };
@@ -125,6 +157,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   for (auto& x : th) x.join();
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   tc::flush(std::chrono::seconds(30));
+  const double drain_cpu = thread_cpu_by_name("tc-drain"), export_cpu = thread_cpu_by_name("tc-export");
   const bool ok = tc::shutdown(std::chrono::seconds(10));
   const double cpu1 = cpu_seconds_process();
   const tc::stats_snapshot s = tc::stats();
@@ -140,6 +173,8 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   for (double p : producer_cpu) r.producer_cpu_s += p;
   r.engine_cpu_s = (cpu1 - cpu0) - r.producer_cpu_s;
   r.shutdown_ok = ok;
+  r.drain_cpu_s = drain_cpu;
+  r.export_cpu_s = export_cpu;
   std::vector<std::uint32_t> all;
   for (auto& v : samples) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -220,7 +255,7 @@ int main(int argc, char** argv) {
   }
   const double tick_ns = ns_per_tick();
   std::vector<run_result> with, without;
-  for (int r = 0; r < o.rounds; ++r) {  // interleaved: A B A B
+  for (int r = 0; r < o.rounds; ++r) {  // interleaved: A B A B (threads of earlier rounds have exited)
     without.push_back(paced_run(o, false, port, tick_ns));
     with.push_back(paced_run(o, true, port, tick_ns));
   }
@@ -248,14 +283,14 @@ int main(int argc, char** argv) {
     std::printf("{\"rate_target\":%.0f,\"seconds\":%.1f,\"rounds\":%d,\"threads\":%d,\"gzip\":%s,"
                 "\"exported\":%llu,\"created\":%llu,\"achieved_spans_per_s\":%.0f,\"drops_worst_round\":%llu,"
                 "\"ring_full\":%llu,\"queue_full\":%llu,\"retry_exhausted\":%llu,"
-                "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,"
+                "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,\"no_export_engine_cpu_ns_per_span\":%.1f,"
                 "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
                 static_cast<unsigned long long>(w.queue_full), static_cast<unsigned long long>(w.retry_exhausted),
-                cpu_ns_per_span, cpu_s_per_million, w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns,
-                static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total));
+                cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)),
+                w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total));
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "");
@@ -268,8 +303,12 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(with[i].retry_exhausted),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
                   with[i].shutdown_ok ? "ok" : "LATE");
-    std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans)\n", cpu_ns_per_span,
-                cpu_s_per_million);
+    std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "
+                "(drain reading and decoding only) %.1f ns per span\n",
+                cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)));
+    std::printf("  of which the drain thread %.1f ns and the export thread %.1f ns per span (from /proc, 10 ms ticks)\n",
+                w.drain_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported)),
+                w.export_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported)));
     std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
