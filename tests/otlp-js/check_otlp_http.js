@@ -10,44 +10,15 @@
 
 const fs = require('fs');
 const path = require('path');
-const root = require(path.join(__dirname, 'node_modules/otlp-decoder/build/src/generated/root'));
 
-const Request = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+const { Request, hexify, makeCompare } = require('./otlp_common');
 const [dir, backupPath, mode] = process.argv.slice(2);
 const errors = [];
 const fail = (where, msg) => {
   if (errors.length < 50) errors.push(`${where}: ${msg}`);
 };
 
-function hexify(v) {
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  if (Array.isArray(v)) return v.map(hexify);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hexify(x)]));
-  return v;
-}
-const isDefault = (x) => x === 0 || x === '0' || x === '' || (Array.isArray(x) && x.length === 0);
-function compare(a, b, where) {
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return fail(where, `length ${a.length} vs ${b && b.length}`);
-    return a.forEach((x, i) => compare(x, b[i], `${where}[${i}]`));
-  }
-  if (a && typeof a === 'object') {
-    if (!b || typeof b !== 'object') return fail(where, 'missing object');
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      if (!(k in a) || !(k in b)) {
-        if (isDefault(k in a ? a[k] : b[k])) continue;  // proto3 default either way
-        fail(`${where}.${k}`, `only ${k in a ? 'received' : 'in the backup'}`);
-        continue;
-      }
-      compare(a[k], b[k], `${where}.${k}`);
-    }
-    return;
-  }
-  const same = typeof a === 'number' || typeof b === 'number'
-    ? String(a) === String(b) || (Number.isNaN(Number(a)) && Number.isNaN(Number(b)))
-    : a === b;
-  if (!same) fail(where, `received ${JSON.stringify(a)} vs backup ${JSON.stringify(b)}`);
-}
+const compare = makeCompare(fail, ['received request', 'backup']);
 
 // Spans by id, with the resource and scope they came with.
 function collect(request, into, where) {

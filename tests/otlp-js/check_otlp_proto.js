@@ -8,48 +8,15 @@
 
 const fs = require('fs');
 const path = require('path');
-const root = require(path.join(__dirname, 'node_modules/otlp-decoder/build/src/generated/root'));
 
-const Request = root.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+const { Request, hexify, makeCompare } = require('./otlp_common');
 const dir = process.argv[2];
 const errors = [];
 const fail = (where, msg) => {
   if (errors.length < 50) errors.push(`${where}: ${msg}`);
 };
 
-function hexify(v) {
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  if (Array.isArray(v)) return v.map(hexify);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hexify(x)]));
-  return v;
-}
-function same(a, b) {
-  if (typeof a === 'number' || typeof b === 'number') {
-    if (Number.isNaN(Number(a)) && Number.isNaN(Number(b))) return true;
-    return String(a) === String(b);
-  }
-  return a === b;
-}
-function compare(a, b, where) {
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return fail(where, `length ${a.length} vs ${b && b.length}`);
-    return a.forEach((x, i) => compare(x, b[i], `${where}[${i}]`));
-  }
-  if (a && typeof a === 'object') {
-    if (!b || typeof b !== 'object') return fail(where, 'missing object');
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-      if (!(k in a) || !(k in b)) {
-        const present = k in a ? a[k] : b[k];
-        if (present === 0 || present === '0' || present === '' || (Array.isArray(present) && present.length === 0)) continue;  // proto3 default either way
-        fail(`${where}.${k}`, `only in the ${k in a ? 'protobuf' : 'JSON'} encoding`);
-        continue;
-      }
-      compare(a[k], b[k], `${where}.${k}`);
-    }
-    return;
-  }
-  if (!same(a, b)) fail(where, `protobuf ${JSON.stringify(a)} vs JSON ${JSON.stringify(b)}`);
-}
+const compare = makeCompare(fail, ['protobuf encoding', 'JSON encoding']);
 
 const batches = fs.readdirSync(dir).filter((f) => f.endsWith('.pb')).sort();
 let spans = 0;

@@ -127,38 +127,9 @@ class transcoder {
     if (out_ == nullptr) return validate(m, p, end, depth);
     std::vector<entry> entries;
     while (p < end) {
-      std::uint64_t key;
-      if (!varint(p, end, key)) return fail("truncated field key");
-      const std::uint64_t num = key >> 3;
-      const unsigned wire = static_cast<unsigned>(key & 7);
-      if (num == 0) return fail("field number 0");
-      entry e{0xFFFF, 0, nullptr, 0};
-      for (std::size_t i = 0; i < m.n; ++i)
-        if (m.fields[i].num == num) e.field = static_cast<std::uint16_t>(i);
-      switch (wire) {
-        case 0: if (!varint(p, end, e.v)) return fail("truncated varint"); break;
-        case 1: if (end - p < 8) return fail("truncated fixed64"); std::memcpy(&e.v, p, 8); p += 8; break;
-        case 5: {
-          if (end - p < 4) return fail("truncated fixed32");
-          std::uint32_t v32;
-          std::memcpy(&v32, p, 4);
-          e.v = v32;
-          p += 4;
-          break;
-        }
-        case 2: {
-          std::uint64_t n;
-          if (!varint(p, end, n) || n > static_cast<std::uint64_t>(end - p)) return fail("length past the end");
-          e.p = p;
-          e.len = static_cast<std::size_t>(n);
-          p += n;
-          break;
-        }
-        default: return fail("unsupported wire type");
-      }
-      if (e.field == 0xFFFF) continue;  // unknown field: skipped
-      if (wire != wire_of(m.fields[e.field].type)) return fail(std::string("wrong wire type for ") + m.fields[e.field].json);
-      entries.push_back(e);
+      entry e;
+      if (!next_field(m, p, end, e)) return false;
+      if (e.field != 0xFFFF) entries.push_back(e);  // unknown fields are skipped
     }
     if (&m == &k_scope_spans)
       for (const entry& e : entries) spans += m.fields[e.field].num == 2;
@@ -200,36 +171,52 @@ class transcoder {
   // Validation and counting only (--discard): one pass, no buffering of fields.
   bool validate(const msg_def& m, const unsigned char* p, const unsigned char* end, int depth) {
     while (p < end) {
-      std::uint64_t key;
-      if (!varint(p, end, key)) return fail("truncated field key");
-      const std::uint64_t num = key >> 3;
-      const unsigned wire = static_cast<unsigned>(key & 7);
-      if (num == 0) return fail("field number 0");
-      const field_def* fd = nullptr;
-      for (std::size_t i = 0; i < m.n; ++i)
-        if (m.fields[i].num == num) fd = &m.fields[i];
-      if (fd != nullptr && wire != wire_of(fd->type)) return fail(std::string("wrong wire type for ") + fd->json);
-      std::uint64_t v = 0;
-      switch (wire) {
-        case 0: if (!varint(p, end, v)) return fail("truncated varint"); break;
-        case 1: if (end - p < 8) return fail("truncated fixed64"); p += 8; break;
-        case 5: if (end - p < 4) return fail("truncated fixed32"); p += 4; break;
-        case 2: {
-          if (!varint(p, end, v) || v > static_cast<std::uint64_t>(end - p)) return fail("length past the end");
-          if (fd != nullptr) {
-            if (fd->type == ft::hex_id && v != 0 && v != 8 && v != 16) return fail(std::string(fd->json) + " has a bad length");
-            if (fd->type == ft::msg) {
-              if (depth + 1 > 64) return fail("nesting deeper than 64");
-              if (!validate(*fd->sub, p, p + v, depth + 1)) return false;
-            }
-          }
-          p += v;
-          break;
-        }
-        default: return fail("unsupported wire type");
-      }
-      if (&m == &k_scope_spans && num == 2) ++spans;
+      entry e;
+      if (!next_field(m, p, end, e)) return false;
+      if (e.field == 0xFFFF) continue;
+      const field_def& fd = m.fields[e.field];
+      if (fd.type == ft::hex_id && e.len != 0 && e.len != 8 && e.len != 16) return fail(std::string(fd.json) + " has a bad length");
+      if (fd.type == ft::msg && (depth + 1 > 64 ? !fail("nesting deeper than 64") : !validate(*fd.sub, e.p, e.p + e.len, depth + 1)))
+        return false;
+      if (&m == &k_scope_spans && fd.num == 2) ++spans;
     }
+    return true;
+  }
+
+  // Reads one field of `m` at p: its value into `e` (e.field = 0xFFFF for a field `m` does not
+  // know, which is skipped); false (with the reason) on malformed input or a wrong wire type.
+  bool next_field(const msg_def& m, const unsigned char*& p, const unsigned char* end, entry& e) {
+    std::uint64_t key;
+    if (!varint(p, end, key)) return fail("truncated field key");
+    const std::uint64_t num = key >> 3;
+    const unsigned wire = static_cast<unsigned>(key & 7);
+    if (num == 0) return fail("field number 0");
+    e = entry{0xFFFF, 0, nullptr, 0};
+    for (std::size_t i = 0; i < m.n; ++i)
+      if (m.fields[i].num == num) e.field = static_cast<std::uint16_t>(i);
+    switch (wire) {
+      case 0: if (!varint(p, end, e.v)) return fail("truncated varint"); break;
+      case 1: if (end - p < 8) return fail("truncated fixed64"); std::memcpy(&e.v, p, 8); p += 8; break;
+      case 5: {
+        if (end - p < 4) return fail("truncated fixed32");
+        std::uint32_t v32;
+        std::memcpy(&v32, p, 4);
+        e.v = v32;
+        p += 4;
+        break;
+      }
+      case 2: {
+        std::uint64_t n;
+        if (!varint(p, end, n) || n > static_cast<std::uint64_t>(end - p)) return fail("length past the end");
+        e.p = p;
+        e.len = static_cast<std::size_t>(n);
+        p += n;
+        break;
+      }
+      default: return fail("unsupported wire type");
+    }
+    if (e.field != 0xFFFF && wire != wire_of(m.fields[e.field].type))
+      return fail(std::string("wrong wire type for ") + m.fields[e.field].json);
     return true;
   }
 
