@@ -711,7 +711,8 @@ TC_API bool flush(std::chrono::milliseconds deadline) noexcept;
 TC_API bool shutdown(std::chrono::milliseconds deadline) noexcept;
 /// A snapshot of the counters. Cheap enough to poll once a second.
 TC_API stats_snapshot stats() noexcept;
-/// True when the drain thread is alive and keeping up.
+/// True when the engine runs, its drain thread and every exporter thread are alive, and each
+/// export queue is below 90% of OTEL_BSP_MAX_QUEUE_SIZE. Cheap: poll it from a health check.
 TC_API bool healthy() noexcept;
 /// Reads the configuration from an environment block (`environ` style, null-terminated).
 TC_API config load_config(const char* const* envp, std::vector<config_problem>* problems) noexcept;
