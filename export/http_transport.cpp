@@ -70,6 +70,7 @@ http_transport::http_transport(http_options opts) : opts_(std::move(opts)) {
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);  // 1 MiB per send(): 100-140 -> ~100 ns/span measured
   if (!opts_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, opts_.ca_file.c_str());
   if (!opts_.cert_file.empty()) curl_easy_setopt(e, CURLOPT_SSLCERT, opts_.cert_file.c_str());
   if (!opts_.key_file.empty()) curl_easy_setopt(e, CURLOPT_SSLKEY, opts_.key_file.c_str());
