@@ -72,29 +72,48 @@ inline char* put_clean(char* p, unsigned char tag, std::string_view s, std::size
 
 }  // namespace
 
-// ---- the per-span plan: every size computed once, then the bytes written once ---------------
+// ---- one pass: each string scanned once, each message written once --------------------------
+//
+// A KeyValue's size is known before it is written (its strings are scanned first); a Span, Event
+// or Link is written behind a 5-byte hole for its length, which is then filled and the body moved
+// down to close the gap (a few hundred bytes within one cache-warm region).
 
-inline std::size_t span_encoder::plan_attr(const attr_view& a) {
-  attr_plan pl;
-  pl.key = static_cast<std::uint32_t>(utf8_clean_size(a.key));
-  switch (a.type) {
-    case value::type::boolean: pl.value = 2; break;
-    case value::type::int64: pl.value = static_cast<std::uint32_t>(1 + varint_size(static_cast<std::uint64_t>(a.i))); break;
-    case value::type::float64: pl.value = 9; break;
-    case value::type::string:
-      pl.str = static_cast<std::uint32_t>(utf8_clean_size(a.s));
-      pl.value = static_cast<std::uint32_t>(len_field(pl.str));
-      break;
-  }
-  pl.kv = static_cast<std::uint32_t>(len_field(pl.key) + len_field(pl.value));
-  plan_.push_back(pl);
-  return len_field(pl.kv);
+namespace {
+
+constexpr std::size_t k_hole = 5;  // a varint of up to 2^35: every message here
+
+inline char* open_msg(char* p, unsigned char tag) noexcept {
+  *p = static_cast<char>(tag);
+  return p + 1 + k_hole;
+}
+inline char* close_msg(char* tag_at, char* end) noexcept {
+  char* body = tag_at + 1 + k_hole;
+  const std::size_t n = static_cast<std::size_t>(end - body);
+  char* len_end = put_varint(tag_at + 1, n);
+  if (len_end != body) std::memmove(len_end, body, n);
+  return len_end + n;
 }
 
-char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a, const attr_plan& pl) noexcept {
-  p = put_len(p, tag, pl.kv);
-  p = put_clean(p, 0x0A, a.key, pl.key);
-  p = put_len(p, 0x12, pl.value);  // AnyValue; a set oneof member is written even when zero
+// Upper bound of one attribute's encoding: invalid UTF-8 at most triples a string.
+inline std::size_t attr_bound(const attr_view& a) noexcept { return 3 * (a.key.size() + a.s.size()) + 40; }
+
+}  // namespace
+
+char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
+  const std::size_t key = utf8_clean_size(a.key);
+  std::size_t str = 0, value = 0;
+  switch (a.type) {
+    case value::type::boolean: value = 2; break;
+    case value::type::int64: value = 1 + varint_size(static_cast<std::uint64_t>(a.i)); break;
+    case value::type::float64: value = 9; break;
+    case value::type::string:
+      str = utf8_clean_size(a.s);
+      value = len_field(str);
+      break;
+  }
+  p = put_len(p, tag, len_field(key) + len_field(value));
+  p = put_clean(p, 0x0A, a.key, key);
+  p = put_len(p, 0x12, value);  // AnyValue; a set oneof member is written even when zero
   switch (a.type) {
     case value::type::boolean: return put_byte(put_byte(p, 0x10), a.b ? 1 : 0);
     case value::type::int64: return put_varint(put_byte(p, 0x18), static_cast<std::uint64_t>(a.i));
@@ -103,102 +122,85 @@ char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a, c
       std::memcpy(&bits, &a.d, 8);
       return put_fixed64(put_byte(p, 0x21), bits);
     }
-    case value::type::string: return put_clean(p, 0x0A, a.s, pl.str);
+    case value::type::string: return put_clean(p, 0x0A, a.s, str);
   }
   return p;
 }
 
-std::size_t span_encoder::plan(const span_view& s) {
-  plan_.clear();
-  sub_.clear();
-  std::size_t n = 18 + 10;                            // trace_id, span_id
-  if (s.parent_id != nullptr) n += 10;                // parent_span_id
-  name_ = static_cast<std::uint32_t>(utf8_clean_size(s.name));
-  n += len_field(name_) + 2 + 9 + 9;                  // name, kind, start, end
-  // The kind's derived attributes are the same bytes every time: encoded once per kind.
-  skip_ = 0;
-  const auto k = static_cast<std::size_t>(s.step) & 15;
-  if (s.fixed_attrs > 0 && s.fixed_attrs <= s.attrs.size()) {
-    if (kind_bytes_[k].empty()) {
-      std::size_t size = 0;
-      const std::size_t mark = plan_.size();
-      for (std::size_t i = 0; i < s.fixed_attrs; ++i) size += plan_attr(s.attrs[i]);
-      std::string bytes(size, '\0');
-      char* p = bytes.data();
-      for (std::size_t i = 0; i < s.fixed_attrs; ++i) p = write_attr(p, 0x4A, s.attrs[i], plan_[mark + i]);
-      plan_.resize(mark);
-      kind_bytes_[k] = std::move(bytes);
-    }
-    skip_ = s.fixed_attrs;
-    n += kind_bytes_[k].size();
-  }
-  for (std::size_t i = skip_; i < s.attrs.size(); ++i) n += plan_attr(s.attrs[i]);
-  n += count_field(s.dropped_attrs);
-  for (const event_view& e : s.events) {
-    std::size_t b = 9 + count_field(e.dropped_attrs);
-    const auto name = static_cast<std::uint32_t>(utf8_clean_size(e.name));
-    b += len_field(name);
-    for (std::uint32_t i = 0; i < e.attr_count; ++i) b += plan_attr(s.nested[e.first_attr + i]);
-    sub_.push_back(static_cast<std::uint32_t>(b));
-    sub_.push_back(name);
-    n += len_field(b);
-  }
-  n += count_field(s.dropped_events);
-  for (const link_view& l : s.links) {
-    std::size_t b = 18 + 10 + 5 + count_field(l.dropped_attrs);
-    for (std::uint32_t i = 0; i < l.attr_count; ++i) b += plan_attr(s.nested[l.first_attr + i]);
-    sub_.push_back(static_cast<std::uint32_t>(b));
-    n += len_field(b);
-  }
-  n += count_field(s.dropped_links);
-  status_msg_ = s.status == 2 && !s.status_message.empty() ? static_cast<std::uint32_t>(utf8_clean_size(s.status_message)) : 0;
-  if (s.status != 0) n += len_field((status_msg_ ? len_field(status_msg_) : 0) + 2);
-  size_ = n + 2 + 4;                                  // flags: tag 0x85 0x01, fixed32
-  return size_;
+std::size_t span_encoder::bound(const span_view& s) noexcept {
+  std::size_t n = 1 + k_hole + 18 + 10 + 10 + 3 * s.name.size() + 6 + 2 + 18 + 3 * 6 + 6 + 8;
+  for (const attr_view& a : s.attrs) n += attr_bound(a);
+  for (const attr_view& a : s.nested) n += attr_bound(a);
+  for (const event_view& e : s.events) n += 1 + k_hole + 9 + 3 * e.name.size() + 6 + 6;
+  n += s.links.size() * (1 + k_hole + 18 + 10 + 6 + 5);
+  n += 1 + k_hole + 3 * s.status_message.size() + 6 + 2;
+  return n;
 }
 
-char* span_encoder::write(char* p, const span_view& s) noexcept {
-  std::size_t ai = 0, si = 0;  // cursors into plan_ and sub_, in planning order
+const std::string& span_encoder::kind_bytes(const span_view& s) {
+  std::string& bytes = kind_bytes_[static_cast<std::size_t>(s.step) & 15];
+  if (bytes.empty()) {
+    std::size_t b = 0;
+    for (std::size_t i = 0; i < s.fixed_attrs; ++i) b += attr_bound(s.attrs[i]);
+    std::string out(b, '\0');
+    char* p = out.data();
+    for (std::size_t i = 0; i < s.fixed_attrs; ++i) p = write_attr(p, 0x4A, s.attrs[i]);
+    out.resize(static_cast<std::size_t>(p - out.data()));
+    bytes = std::move(out);
+  }
+  return bytes;
+}
+
+char* span_encoder::write(char* at, const span_view& s) {
+  // The kind's derived attributes are the same bytes every time: encoded once per kind.
+  const bool fixed = s.fixed_attrs > 0 && s.fixed_attrs <= s.attrs.size();
+  const std::string* kind = fixed ? &kind_bytes(s) : nullptr;
+  char* p = open_msg(at, 0x12);  // ScopeSpans.spans = 2
   p = put_bytes(p, 0x0A, s.trace_id, 16);
   p = put_bytes(p, 0x12, s.span_id, 8);
   if (s.parent_id != nullptr) p = put_bytes(p, 0x22, s.parent_id, 8);
-  p = put_clean(p, 0x2A, s.name, name_);
+  p = put_clean(p, 0x2A, s.name, utf8_clean_size(s.name));
   p = put_byte(put_byte(p, 0x30), s.otel);
   p = put_fixed64(put_byte(p, 0x39), s.start_ns);
   p = put_fixed64(put_byte(p, 0x41), s.end_ns);
-  if (skip_ > 0) {
-    const std::string& fixed = kind_bytes_[static_cast<std::size_t>(s.step) & 15];
-    std::memcpy(p, fixed.data(), fixed.size());
-    p += fixed.size();
+  std::size_t first = 0;
+  if (kind != nullptr) {
+    std::memcpy(p, kind->data(), kind->size());
+    p += kind->size();
+    first = s.fixed_attrs;
   }
-  for (std::size_t i = skip_; i < s.attrs.size(); ++i) p = write_attr(p, 0x4A, s.attrs[i], plan_[ai++]);
+  for (std::size_t i = first; i < s.attrs.size(); ++i) p = write_attr(p, 0x4A, s.attrs[i]);
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
-    p = put_len(p, 0x5A, sub_[si]);
-    const std::uint32_t name = sub_[si + 1];
-    si += 2;
+    char* ev = p;
+    p = open_msg(p, 0x5A);
     p = put_fixed64(put_byte(p, 0x09), e.time_ns);
-    p = put_clean(p, 0x12, e.name, name);
-    for (std::uint32_t i = 0; i < e.attr_count; ++i) p = write_attr(p, 0x1A, s.nested[e.first_attr + i], plan_[ai++]);
+    p = put_clean(p, 0x12, e.name, utf8_clean_size(e.name));
+    for (std::uint32_t i = 0; i < e.attr_count; ++i) p = write_attr(p, 0x1A, s.nested[e.first_attr + i]);
     p = put_count(p, 0x20, e.dropped_attrs);
+    p = close_msg(ev, p);
   }
   p = put_count(p, 0x60, s.dropped_events);
   for (const link_view& l : s.links) {
-    p = put_len(p, 0x6A, sub_[si++]);
+    char* lk = p;
+    p = open_msg(p, 0x6A);
     p = put_bytes(p, 0x0A, l.trace_id, 16);
     p = put_bytes(p, 0x12, l.span_id, 8);
-    for (std::uint32_t i = 0; i < l.attr_count; ++i) p = write_attr(p, 0x22, s.nested[l.first_attr + i], plan_[ai++]);
+    for (std::uint32_t i = 0; i < l.attr_count; ++i) p = write_attr(p, 0x22, s.nested[l.first_attr + i]);
     p = put_count(p, 0x28, l.dropped_attrs);
     p = put_fixed32(put_byte(p, 0x35), (l.flags & 0x03u) | 0x100u | (l.remote ? 0x200u : 0u));
+    p = close_msg(lk, p);
   }
   p = put_count(p, 0x70, s.dropped_links);
   if (s.status != 0) {
-    p = put_len(p, 0x7A, (status_msg_ ? len_field(status_msg_) : 0) + 2);
-    if (status_msg_) p = put_clean(p, 0x12, s.status_message, status_msg_);
+    const std::size_t msg = s.status == 2 && !s.status_message.empty() ? utf8_clean_size(s.status_message) : 0;
+    p = put_len(p, 0x7A, (msg ? len_field(msg) : 0) + 2);
+    if (msg) p = put_clean(p, 0x12, s.status_message, msg);
     p = put_byte(put_byte(p, 0x18), s.status);
   }
   p = put_byte(put_byte(p, 0x85), 0x01);
-  return put_fixed32(p, s.otlp_flags());
+  p = put_fixed32(p, s.otlp_flags());
+  return close_msg(at, p);
 }
 
 // ---- the request envelope -------------------------------------------------------------------
@@ -218,12 +220,12 @@ otlp_proto_batch::otlp_proto_batch(const resource_info& res) {
   pid.type = value::type::int64;
   pid.i = res.pid;
   attrs.push_back(pid);
-  span_encoder enc;
   std::size_t size = 0;
-  for (const attr_view& a : attrs) size += enc.plan_attr(a);
+  for (const attr_view& a : attrs) size += attr_bound(a);
   resource_.resize(size);
   char* p = resource_.data();
-  for (std::size_t i = 0; i < attrs.size(); ++i) p = span_encoder::write_attr(p, 0x0A, attrs[i], enc.planned(i));
+  for (const attr_view& a : attrs) p = span_encoder::write_attr(p, 0x0A, a);
+  resource_.resize(static_cast<std::size_t>(p - resource_.data()));
   // InstrumentationScope { name = 1, version = 2 }
   const std::string_view name = "tracecraft", ver = version();
   scope_.resize(string_field(name) + string_field(ver));
@@ -242,12 +244,11 @@ void otlp_proto_batch::clear() noexcept {
 }
 
 bool otlp_proto_batch::add(const span_view& s, std::size_t max_request) {
-  const std::size_t body = enc_.plan(s);
+  char* p = buf_.ensure(span_encoder::bound(s));
+  const auto n = static_cast<std::size_t>(enc_.write(p, s) - p);
   // buf_ holds the headroom, an upper bound of the envelope: the request stays under the limit.
-  if (buf_.size() + len_field(body) > max_request) return false;
-  char* p = buf_.ensure(len_field(body));
-  char* end = enc_.write(put_len(p, 0x12, body), s);  // ScopeSpans.spans = 2
-  buf_.commit(static_cast<std::size_t>(end - p));
+  if (buf_.size() + n > max_request) return false;  // written past the end, not committed
+  buf_.commit(n);
   ++spans_;
   return true;
 }

@@ -17,33 +17,22 @@
 
 namespace tracecraft::detail {
 
-/// Encodes one Span message: plan() computes every size once (strings after UTF-8 repair),
-/// write() then writes exactly that many bytes. Reused across spans (no allocation once warm).
+/// Encodes one Span message in one pass (each string scanned once for UTF-8, each message written
+/// once; a message whose size is not known in advance is written behind a hole for its length,
+/// then moved down). Reused across spans: no allocation once every kind has been seen.
 class span_encoder {
  public:
-  struct attr_plan {
-    std::uint32_t key = 0;    ///< key bytes after repair
-    std::uint32_t str = 0;    ///< string value bytes after repair
-    std::uint32_t value = 0;  ///< AnyValue body size
-    std::uint32_t kv = 0;     ///< KeyValue body size
-  };
-  /// Size of the Span message body for `s` (without its own tag and length).
-  std::size_t plan(const span_view& s);
-  /// Writes the body planned last for `s`; returns the end.
-  char* write(char* p, const span_view& s) noexcept;
-  /// One KeyValue: plan it (appends to the plan, returns its size with tag and length) ...
-  std::size_t plan_attr(const attr_view& a);
-  const attr_plan& planned(std::size_t i) const noexcept { return plan_[i]; }
-  /// ... and write it under `tag`.
-  static char* write_attr(char* p, unsigned char tag, const attr_view& a, const attr_plan& pl) noexcept;
+  /// Bytes write() may use for `s` at most (tag and length included).
+  static std::size_t bound(const span_view& s) noexcept;
+  /// Writes `s` as ScopeSpans.spans (tag, length, Span); needs bound(s) bytes; returns the end.
+  /// Throws std::bad_alloc only the first time a kind is seen (its cached attributes).
+  char* write(char* p, const span_view& s);
+  /// One KeyValue under `tag` (needs 3 * (key + value bytes) + 40 at most).
+  static char* write_attr(char* p, unsigned char tag, const attr_view& a) noexcept;
 
  private:
-  std::vector<attr_plan> plan_;     // span attributes, then event and link attributes, in order
-  std::vector<std::uint32_t> sub_;  // event body size and name size, link body size, in order
-  std::uint32_t name_ = 0, status_msg_ = 0;
-  std::size_t size_ = 0;
-  std::size_t skip_ = 0;         // leading attributes written from kind_bytes_
-  std::string kind_bytes_[16];   // the encoded fixed attributes of each kind (span_view::fixed_attrs)
+  const std::string& kind_bytes(const span_view& s);
+  std::string kind_bytes_[16];  // the encoded fixed attributes of each kind (span_view::fixed_attrs)
 };
 
 /// Builds one ExportTraceServiceRequest from spans added one by one. The spans are encoded into
