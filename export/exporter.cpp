@@ -38,10 +38,4 @@ void exporter_counters::read(exporter_stats& out) const noexcept {
   std::memcpy(out.last_error, last_error_, sizeof out.last_error);
 }
 
-std::uint64_t exporter_counters::settled() const noexcept {
-  exporter_stats s;
-  read(s);
-  return s.spans_exported + s.dropped.total();
-}
-
 }  // namespace tracecraft::detail

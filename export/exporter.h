@@ -42,8 +42,6 @@ struct exporter_counters {
   void set_error(const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
   /// Copies everything into `out` (name excepted).
   void read(exporter_stats& out) const noexcept;
-  /// Spans accepted and not yet settled (exported or dropped) by this exporter.
-  std::uint64_t settled() const noexcept;
 
  private:
   mutable std::mutex error_mu_;
