@@ -9,7 +9,8 @@
 //               same paced run with no exporter, interleaved A B A B: the export path's added latency
 //               on request threads.
 //
-// Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--json]
+// Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
+//                                [--gzip] [--json]
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -46,6 +48,7 @@ struct options {
   int threads = 1;
   bool json = false;
   bool gzip = false;
+  std::uint64_t trace_spans = 1;
 };
 
 double cpu_seconds_process() {
@@ -135,8 +138,17 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
       const double c_start = cpu_seconds_thread();
       const auto start = clk::now();
       constexpr std::uint64_t chunk = 1000;
+      // --trace-spans K > 1: traces of one root ("request", ended last) and K - 1 children; the
+      // children are timed. K = 1: every span is a root (with its derived run_id), the harsher case.
+      std::optional<tc::async_span> root;
+      std::optional<tc::context_scope> in_root;
+      std::uint64_t children = 0;
       for (std::uint64_t done = 0; done < total;) {
         for (std::uint64_t i = 0; i < chunk && done < total; ++i, ++done) {
+          if (o.trace_spans > 1 && !root) {
+            root.emplace(tc::literal("request"), tc::kind::server);
+            in_root.emplace(root->context());
+          }
           const std::uint64_t a = tc::detail::ticks();
           {
             tc::span s("decode_step", tc::kind::internal);
@@ -146,6 +158,13 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
             s.set("gen_ai.request.temperature", 0.7);
           }
           v.push_back(static_cast<std::uint32_t>(std::min<std::uint64_t>(tc::detail::ticks() - a, 0xFFFFFFFFu)));
+          if (root && ++children == o.trace_spans - 1) {
+            in_root.reset();
+            root->end();
+            root.reset();
+            children = 0;
+            ++done;  // the root is a span too
+          }
         }
         // Pace: the next chunk is due at done / per_thread seconds after the start.
         const auto due = start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(done) / per_thread * 1e9));
@@ -227,9 +246,10 @@ int main(int argc, char** argv) {
     else if (a == "--rounds" && i + 1 < argc) o.rounds = std::max(1, std::atoi(next()));
     else if (a == "--threads" && i + 1 < argc) o.threads = std::max(1, std::atoi(next()));
     else if (a == "--gzip") o.gzip = true;
+    else if (a == "--trace-spans" && i + 1 < argc) o.trace_spans = std::max(1, std::atoi(next()));
     else if (a == "--json") o.json = true;
     else {
-      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--gzip] [--json]\n");
+      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--json]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -292,8 +312,9 @@ int main(int argc, char** argv) {
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)),
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total));
   } else {
-    std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s\n", o.rate,
-                o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "");
+    std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
+                o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
+                o.trace_spans > 1 ? ("traces of " + std::to_string(o.trace_spans) + " spans").c_str() : "every span a root");
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
                   "retry_exhausted %llu), engine CPU %.1f ns/span, shutdown %s\n",
