@@ -112,8 +112,11 @@ class otlp_exporter final : public exporter {
       exporter_counters::bump(counters.rate_limited);
       return;
     }
+    // `queued` counts handed-over batches; the open batch's spans are added at hand-over (one
+    // atomic add per batch instead of one per span).
+    const std::uint64_t open = cur_ != nullptr ? cur_->spans : 0;
     if (!thread_alive_.load(std::memory_order_relaxed) ||
-        counters.queued.load(std::memory_order_relaxed) >= queue_cap_) {
+        counters.queued.load(std::memory_order_relaxed) + open >= queue_cap_) {
       exporter_counters::bump(counters.queue_full);
       return;
     }
@@ -144,7 +147,6 @@ class otlp_exporter final : public exporter {
       return;
     }
     ++cur_->spans;
-    counters.queued.fetch_add(1, std::memory_order_relaxed);
     if (cur_->spans >= batch_size_) hand_over();
   }
 
@@ -226,6 +228,7 @@ class otlp_exporter final : public exporter {
   void hand_over() noexcept {
     batch* b = cur_;
     cur_ = nullptr;
+    counters.queued.fetch_add(b->spans, std::memory_order_relaxed);
     if (json_) {
       b->json.append(json_suffix.substr(0, json_suffix.size() - 1));  // no newline on the wire
       b->body = b->json.view();

@@ -47,7 +47,7 @@ struct exporter_stats {
   std::uint64_t batches = 0;     ///< requests (or lines) written successfully
   std::uint64_t bytes = 0;       ///< bytes sent (after compression)
   std::uint64_t retries = 0;     ///< requests sent again after a retryable failure
-  std::uint64_t queued = 0;      ///< spans between the drain and the network right now
+  std::uint64_t queued = 0;      ///< spans in batches handed to the network side, not yet settled
   std::uint64_t queue_capacity = 0;
   dropped_counts dropped;        ///< only the export reasons are used here
   char last_error[128] = {};     ///< the most recent failure, empty if none
