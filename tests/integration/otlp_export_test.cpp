@@ -58,15 +58,17 @@ std::size_t write_cb(char* p, std::size_t s, std::size_t n, void* out) {
 /// tracecraft-sink as a child process.
 class sink_process {
  public:
-  sink_process(const tct::temp_dir& dir, std::vector<std::string> args, int port = 0) : dir_(dir) {
+  sink_process(const tct::temp_dir& dir, std::vector<std::string> args, int port = 0)
+      : dir_(dir), out_(dir.file("sink." + std::to_string(++objects()) + ".jsonl")) {
     start(std::move(args), port);
   }
   ~sink_process() { stop(); }
 
   void start(std::vector<std::string> args, int port = 0) {
-    const std::string port_file = dir_.file("sink.port." + std::to_string(++starts_));
+    static int started = 0;  // unique per start: two sinks may share a directory
+    const std::string port_file = dir_.file("sink.port." + std::to_string(++started));
     std::vector<std::string> a = {TC_SINK_PATH, "--quiet", "--port", std::to_string(port), "--port-file", port_file,
-                                  "--out", dir_.file("sink.jsonl")};
+                                  "--out", out_};
     a.insert(a.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& s : a) argv.push_back(s.data());
@@ -110,13 +112,17 @@ class sink_process {
     REQUIRE(p.parse(body)[name].get_uint64().get(v) == simdjson::SUCCESS);
     return v;
   }
-  std::string out_file() const { return dir_.file("sink.jsonl"); }
+  std::string out_file() const { return out_; }
 
  private:
+  static int& objects() {
+    static int n = 0;
+    return n;
+  }
   const tct::temp_dir& dir_;
+  std::string out_;  // one file per sink object, kept across restarts
   pid_t pid_ = -1;
   int port_ = 0;
-  int starts_ = 0;
 };
 
 tc::config otlp_config(const std::string& endpoint) {
@@ -138,11 +144,12 @@ tc::config otlp_config(const std::string& endpoint) {
 /// the export queue never exceeds its bound while they are produced.
 struct produce_result {
   std::uint64_t max_ns = 0;
-  double mean_ns = 0;
+  double median_ns = 0;  // robust to the odd descheduling of a shared host
 };
 produce_result produce(int n, int attrs_bytes = 20) {
   produce_result r;
-  std::uint64_t total = 0;
+  std::vector<std::uint64_t> times;
+  times.reserve(static_cast<std::size_t>(n));
   const std::string payload(static_cast<std::size_t>(attrs_bytes), 'x');
   std::thread t([&] {
     for (int i = 0; i < n; ++i) {
@@ -155,7 +162,7 @@ produce_result produce(int n, int attrs_bytes = 20) {
       const auto ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(clk::now() - t0).count());
       if (i > 0) {  // the thread's first span attaches its ring (once per thread, not the network)
         r.max_ns = std::max(r.max_ns, ns);
-        total += ns;
+        times.push_back(ns);
       }
       if (i % 64 == 0) {
         const auto s = tc::stats();
@@ -164,34 +171,37 @@ produce_result produce(int n, int attrs_bytes = 20) {
     }
   });
   t.join();
-  r.mean_ns = n > 1 ? double(total) / (n - 1) : 0.0;
+  if (!times.empty()) {
+    std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+    r.median_ns = double(times[times.size() / 2]);
+  }
   return r;
 }
 
 // The same loop with no exporter at all, once per process: the normal cost of a span here
 // (sanitizer builds included).
-double baseline_mean_ns() {
-  static const double mean = [] {
+double baseline_median_ns() {
+  static const double median = [] {
     tc::config c;
     c.exporters.clear();
     c.diagnostics = tc::log_level::none;
     REQUIRE(tc::init(c) == tc::status::ok);
     produce(500);
-    const double m = produce(2000).mean_ns;
+    const double m = produce(2000).median_ns;
     tc::shutdown(2s);
     return m;
   }();
-  return mean;
+  return median;
 }
 
 // Request threads do not wait for the network: a blocked span would take as long as the
-// collector's fault (hundreds of ms at least). The mean stays near the no-exporter baseline;
+// collector's fault (hundreds of ms at least). The median stays near the no-exporter baseline;
 // the bounds are generous for a shared, noisy 2-core host.
 void check_not_blocked(const produce_result& r) {
-  static const double base = baseline_mean_ns();
-  INFO("slowest span " << r.max_ns << " ns, mean " << r.mean_ns << " ns, baseline mean " << base << " ns");
+  static const double base = baseline_median_ns();
+  INFO("slowest span " << r.max_ns << " ns, median " << r.median_ns << " ns, baseline median " << base << " ns");
   CHECK(r.max_ns < 50'000'000u);
-  CHECK(r.mean_ns < 4 * base + 2000.0);
+  CHECK(r.median_ns < 4 * base + 2000.0);
 }
 
 bool shutdown_on_time(std::chrono::milliseconds deadline, bool* result = nullptr) {
@@ -243,7 +253,7 @@ std::string http_date(std::time_t t) {
 }  // namespace
 
 TEST_SUITE("otlp export") {
-  TEST_CASE("baseline: span cost with no exporter") { CHECK(baseline_mean_ns() > 0); }
+  TEST_CASE("baseline: span cost with no exporter") { CHECK(baseline_median_ns() > 0); }
 
   TEST_CASE("healthy collector: every span arrives once, in batches of OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
     tct::temp_dir dir;
@@ -430,6 +440,28 @@ TEST_SUITE("otlp export") {
     tct::check_accounting(s);
   }
 
+  TEST_CASE("OTEL_BSP_EXPORT_TIMEOUT bounds a batch's retries in time") {
+    tct::temp_dir dir;
+    sink_process sink(dir, {"--fail", "1000", "--status", "503"});
+    tc::config c = otlp_config(sink.endpoint());
+    c.export_max_retries = 100;
+    c.export_backoff_base_ms = 100;
+    c.export_backoff_max_ms = 100;
+    c.export_timeout_ms = 350;  // room for about three backoffs of 50-100 ms
+    REQUIRE(tc::init(c) == tc::status::ok);
+    produce(50);
+    const auto t0 = clk::now();
+    CHECK(tc::flush(5s));
+    const auto took = clk::now() - t0;
+    CHECK(took < 1s);
+    REQUIRE(shutdown_on_time(2s));
+    const auto s = tc::stats();
+    CHECK(s.dropped.retry_exhausted == 50);
+    CHECK(otlp_stats(s).retries >= 2);
+    CHECK(otlp_stats(s).retries <= 8);
+    tct::check_accounting(s);
+  }
+
   TEST_CASE("fault: a collector that never answers: shutdown returns on time and counts shutdown_deadline") {
     tct::temp_dir dir;
     sink_process sink(dir, {"--delay-ms", "30000"});
@@ -578,6 +610,18 @@ TEST_SUITE("otlp export") {
     CHECK(sink.stat("gzip_requests") == 2);
     CHECK(tct::read_spans(sink.out_file()).size() == 60);
 
+    // A partial success in OTLP/JSON ("rejectedSpans" as a string) is read too.
+    sink_process partial(dir, {"--partial", "2"});
+    tc::config cj = otlp_config(partial.endpoint());
+    cj.protocol = tc::otlp_protocol::http_json;
+    REQUIRE(tc::init(cj) == tc::status::ok);
+    produce(50);
+    REQUIRE(tc::flush(5s));
+    REQUIRE(shutdown_on_time(2s));
+    CHECK(tc::stats().dropped.rejected == 2);
+    CHECK(tc::stats().spans_exported == 48);
+    tct::check_accounting(tc::stats());
+
     // otlp to nowhere beside jsonl: the backup gets everything.
     tc::config c2 = otlp_config("http://127.0.0.1:" + std::to_string(free_port()));
     c2.exporters = {tc::exporter_kind::otlp, tc::exporter_kind::jsonl};
@@ -595,6 +639,37 @@ TEST_SUITE("otlp export") {
     CHECK(tct::read_spans(c2.jsonl_path).size() == 80);
     tct::check_accounting(s);
   }
+}
+
+TEST_CASE("fork: the child exports over its own export thread, the parent over its own") {
+  tct::temp_dir dir;
+  sink_process sink(dir, {});
+  REQUIRE(tc::init(otlp_config(sink.endpoint())) == tc::status::ok);
+  produce(30);  // in the parent's ring or open batch at fork time
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 0;
+    for (int i = 0; i < 40; ++i) tc::span s("in-child");
+    if (!tc::flush(5s)) code = 1;
+    const auto st = tc::stats();
+    if (st.spans_created != 40 || st.spans_exported != 40) code = 2;
+    if (!tc::shutdown(5s)) code = 3;
+    ::_exit(code);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  REQUIRE(tc::flush(5s));
+  REQUIRE(shutdown_on_time(2s));
+  const auto st = tc::stats();
+  CHECK(st.spans_exported == 30);
+  tct::check_accounting(st);
+  CHECK(sink.stat("spans") == 70);  // 30 from the parent, 40 from the child, none twice
+  std::set<std::string> ids;
+  for (const auto& s : tct::read_spans(sink.out_file())) ids.insert(s.span_id);
+  CHECK(ids.size() == 70);
 }
 
 TEST_CASE("tracecraft-sink answers bad input with a 4xx and keeps serving") {
