@@ -69,15 +69,17 @@ void parse_uint(const char* var, const std::string& v, std::uint32_t& out, std::
   out = static_cast<std::uint32_t>(x);
 }
 
-void parse_rate(const char* var, const std::string& v, double& out, double def, sink& s) {
+// A number in [lo, hi]; otherwise a warning and the default.
+void parse_double(const char* var, const std::string& v, double& out, double lo, double hi, double def,
+                  const char* range, sink& s) {
   const std::string t = trim(v);
   char* end = nullptr;
   errno = 0;
   const double x = std::strtod(t.c_str(), &end);
-  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || !(x >= 0.0 && x <= 1.0)) {
+  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || !(x >= lo && x <= hi)) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", def);
-    s.add(var, v, std::string("is not a number in [0, 1]; using the default ") + buf);
+    s.add(var, v, std::string("is not a number ") + range + "; using the default " + buf);
     out = def;
     return;
   }
@@ -205,18 +207,6 @@ void parse_compression(const char* var, const std::string& v, config& c, sink& s
   else s.add(var, v, "is not gzip or none; using the default none");
 }
 
-void parse_positive_double(const char* var, const std::string& v, double& out, sink& s) {
-  const std::string t = trim(v);
-  char* end = nullptr;
-  errno = 0;
-  const double x = std::strtod(t.c_str(), &end);
-  if (t.empty() || errno != 0 || end == nullptr || *end != '\0' || !(x >= 0.0 && x <= 1e12)) {
-    s.add(var, v, "is not a number >= 0; using the default 0 (no limit)");
-    out = 0;
-    return;
-  }
-  out = x;
-}
 
 void parse_exporters(const char* var, const std::string& v, config& c, sink& s) {
   std::vector<exporter_kind> out;
@@ -311,7 +301,7 @@ const var_def k_vars[] = {
      [](const char*, const std::string& v, config& c, sink&) { c.jsonl_path = v; },
      [](const config& c) { return c.jsonl_path; }},
     {"TRACECRAFT_SAMPLING_RATE", "1", "fraction of traces recorded, decided at the root from the trace id",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_rate(n, v, c.sampling_rate, 1.0, s); },
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_double(n, v, c.sampling_rate, 0.0, 1.0, 1.0, "in [0, 1]", s); },
      [](const config& c) { return show_double(c.sampling_rate); }},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
@@ -387,7 +377,7 @@ const var_def k_vars[] = {
     TC_UINT_VAR("TRACECRAFT_EXPORT_BACKOFF_BASE_MS", export_backoff_base_ms, 1, 3600000, 1000, "first retry waits about this long (doubling, with jitter)"),
     TC_UINT_VAR("TRACECRAFT_EXPORT_BACKOFF_MAX_MS", export_backoff_max_ms, 1, 3600000, 5000, "cap of the retry wait (Retry-After from the collector wins)"),
     {"TRACECRAFT_EXPORT_RATE", "0", "spans/s the OTLP exporter sends at most; excess is dropped (rate_limited), 0 = no limit",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_positive_double(n, v, c.export_rate, s); },
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_double(n, v, c.export_rate, 0.0, 1e12, 0.0, ">= 0 (0: no limit)", s); },
      [](const config& c) { return show_double(c.export_rate); }},
     TC_UINT_VAR("TRACECRAFT_EXPORT_BURST", export_burst, 0, 100000000, 0, "spans the rate limit lets through at once (0: one second's worth)"),
     TC_UINT_VAR("TRACECRAFT_EXPORT_MAX_REQUEST_BYTES", export_max_request_bytes, 1024, 1073741824, 67108864, "request size limit before compression; bigger batches are split"),

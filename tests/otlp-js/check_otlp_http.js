@@ -11,7 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 
-const { Request, hexify, makeCompare } = require('./otlp_common');
+const { decodeRequest, makeCompare } = require('./otlp_common');
 const [dir, backupPath, mode] = process.argv.slice(2);
 const errors = [];
 const fail = (where, msg) => {
@@ -44,17 +44,8 @@ for (const f of files) {
   if (hdr['x-tenant'] !== 'acme, inc') fail(f, `configured header x-tenant: ${hdr['x-tenant']}`);
   const body = fs.readFileSync(path.join(dir, f));
   if (f.endsWith('.pb')) {
-    let msg;
-    try {
-      msg = Request.decode(body);
-    } catch (e) {
-      fail(f, `the official decoder rejects it: ${e.message}`);
-      continue;
-    }
-    const verr = Request.verify(msg);
-    if (verr) fail(f, `verify: ${verr}`);
-    if (!Buffer.from(Request.encode(msg).finish()).equals(body)) fail(f, 're-encoded by the official code the request differs');
-    collect(hexify(Request.toObject(msg, { longs: String, enums: Number, arrays: true })), received, f);
+    const request = decodeRequest(body, f, fail);
+    if (request) collect(request, received, f);
   } else {
     collect(JSON.parse(body.toString('utf8')), received, f);
   }

@@ -49,4 +49,21 @@ function makeCompare(fail, names) {
   return compare;
 }
 
-module.exports = { Request, root, hexify, makeCompare };
+// Decodes one protobuf ExportTraceServiceRequest with the official code: verified, and re-encoded
+// byte for byte (field order, varints). Returns it as an object with hex ids, or null (reported).
+function decodeRequest(bytes, where, fail) {
+  let msg;
+  try {
+    msg = Request.decode(bytes);
+  } catch (e) {
+    fail(where, `the official decoder rejects it: ${e.message}`);
+    return null;
+  }
+  const verr = Request.verify(msg);
+  if (verr) fail(where, `verify: ${verr}`);
+  const again = Buffer.from(Request.encode(msg).finish());
+  if (!again.equals(bytes)) fail(where, `re-encoded by the official code the request differs (${again.length} vs ${bytes.length} bytes)`);
+  return hexify(Request.toObject(msg, { longs: String, enums: Number, arrays: true }));
+}
+
+module.exports = { Request, root, hexify, makeCompare, decodeRequest };

@@ -156,6 +156,11 @@ bool send_all(int fd, std::string_view s) {
   return true;
 }
 
+void append_varint(std::string& b, std::uint64_t v) {
+  for (; v >= 0x80; v >>= 7) b.push_back(static_cast<char>((v & 0x7F) | 0x80));
+  b.push_back(static_cast<char>(v));
+}
+
 // google.rpc.Status { code = 1; message = 2 } in the request's encoding.
 std::string status_body(bool json, int code, const std::string& msg) {
   if (json) {
@@ -165,16 +170,10 @@ std::string status_body(bool json, int code, const std::string& msg) {
   }
   std::string b;
   b.push_back(0x08);
-  for (unsigned v = static_cast<unsigned>(code);; v >>= 7) {
-    if (v < 0x80) {
-      b.push_back(static_cast<char>(v));
-      break;
-    }
-    b.push_back(static_cast<char>((v & 0x7F) | 0x80));
-  }
+  append_varint(b, static_cast<std::uint64_t>(code));
   b.push_back(0x12);
-  b.push_back(static_cast<char>(std::min<std::size_t>(msg.size(), 127)));
-  b.append(msg.substr(0, 127));
+  append_varint(b, msg.size());
+  b.append(msg);
   return b;
 }
 
@@ -185,19 +184,13 @@ std::string success_body(bool json, std::int64_t rejected) {
     return "{\"partialSuccess\":{\"rejectedSpans\":\"" + std::to_string(rejected) + "\",\"errorMessage\":\"" + msg + "\"}}";
   std::string inner;
   inner.push_back(0x08);
-  for (std::uint64_t v = static_cast<std::uint64_t>(rejected);; v >>= 7) {
-    if (v < 0x80) {
-      inner.push_back(static_cast<char>(v));
-      break;
-    }
-    inner.push_back(static_cast<char>((v & 0x7F) | 0x80));
-  }
+  append_varint(inner, static_cast<std::uint64_t>(rejected));
   inner.push_back(0x12);
-  inner.push_back(static_cast<char>(msg.size()));
+  append_varint(inner, msg.size());
   inner += msg;
   std::string b;
   b.push_back(0x0A);
-  b.push_back(static_cast<char>(inner.size()));
+  append_varint(b, inner.size());
   return b + inner;
 }
 
