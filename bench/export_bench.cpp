@@ -32,6 +32,9 @@
 #include <curl/curl.h>
 
 #include "core/clock.h"
+#include "core/engine.h"
+#include "export/http_transport.h"
+#include "export/otlp_proto.h"
 #include "tracecraft/trace.h"
 
 namespace tc = tracecraft;
@@ -233,6 +236,74 @@ std::uint64_t sink_spans(int port) {
   return at == std::string::npos ? 0 : std::strtoull(body.c_str() + at + 8, nullptr, 10);
 }
 
+// The transport's own floor: one request as the engine builds it (the same spans as the
+// sustained run's: roots with 4 attributes and run_id), posted over and over through the engine's
+// http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU per span
+// is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
+// kernel), with no draining or encoding at all.
+struct floor_result {
+  double ns_per_span = 0;
+  std::size_t request_bytes = 0;
+  std::size_t spans_per_request = 0;
+  bool ok = true;
+};
+
+floor_result transport_floor(int port, std::size_t spans_per_request, std::uint64_t total_spans) {
+  using namespace tracecraft::detail;
+  tc::config c;
+  resource_info res = build_resource(c);
+  otlp_proto_batch batch(res);
+  span_view v{};
+  std::uint8_t ids[24];
+  char run_id[32];
+  v.attrs.resize(5);
+  v.attrs[0].key = "run_id";
+  v.attrs[0].type = tc::value::type::string;
+  v.attrs[1].key = "gen_ai.request.model";
+  v.attrs[1].type = tc::value::type::string;
+  v.attrs[1].s = "llama-3.1-8b-instruct";
+  v.attrs[2].key = "http.route";
+  v.attrs[2].type = tc::value::type::string;
+  v.attrs[2].s = "/v1/chat/completions";
+  v.attrs[3].key = "gen_ai.usage.output_tokens";
+  v.attrs[3].type = tc::value::type::int64;
+  v.attrs[4].key = "gen_ai.request.temperature";
+  v.attrs[4].type = tc::value::type::float64;
+  v.attrs[4].d = 0.7;
+  v.name = "decode_step";
+  v.step = tc::kind::internal;
+  v.otel = otel_internal;
+  v.trace_flags = 1;
+  const std::uint64_t now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch()).count());
+  for (std::size_t i = 0; i < spans_per_request; ++i) {
+    for (int b = 0; b < 24; ++b) ids[b] = static_cast<std::uint8_t>((i * 131 + static_cast<std::size_t>(b) * 7 + 1) & 0xFF);
+    for (int b = 0; b < 32; ++b) run_id[b] = "0123456789abcdef"[(ids[b / 2] >> ((b & 1) ? 0 : 4)) & 15];
+    v.trace_id = ids;
+    v.span_id = ids + 16;
+    v.attrs[0].s = std::string_view(run_id, 32);
+    v.attrs[3].i = static_cast<std::int64_t>(i);
+    v.start_ns = now_ns + i * 1000;
+    v.end_ns = v.start_ns + 500;
+    batch.add(v);
+  }
+  const std::string body(batch.seal());
+  http_options ho;
+  ho.url = "http://127.0.0.1:" + std::to_string(port) + "/v1/traces";
+  ho.content_type = "application/x-protobuf";
+  ho.user_agent = "tracecraft-export-bench";
+  http_transport t(ho);
+  floor_result r;
+  r.request_bytes = body.size();
+  r.spans_per_request = spans_per_request;
+  const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / spans_per_request);
+  r.ok = t.post(body, false).status == 200;  // connects; not timed
+  const double c0 = cpu_seconds_thread();
+  for (std::uint64_t i = 0; i < posts; ++i) r.ok = t.post(body, false).status == 200 && r.ok;
+  r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / double(posts * spans_per_request);
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -279,7 +350,12 @@ int main(int argc, char** argv) {
     without.push_back(paced_run(o, false, port, tick_ns));
     with.push_back(paced_run(o, true, port, tick_ns));
   }
-  const std::uint64_t received = sink_spans(port);
+  const std::uint64_t received = sink_spans(port);  // before the floor's posts
+  std::vector<floor_result> floors;
+  for (int r = 0; r < o.rounds; ++r)
+    floors.push_back(transport_floor(port, 4096, static_cast<std::uint64_t>(std::min(o.rate * o.seconds, 4e6))));
+  std::sort(floors.begin(), floors.end(), [](const floor_result& a, const floor_result& b) { return a.ns_per_span < b.ns_per_span; });
+  const floor_result fl = floors[floors.size() / 2];
   std::uint64_t exported_total = 0;
   for (const auto& x : with) exported_total += x.exported;
   ::kill(sink, SIGTERM);
@@ -304,13 +380,15 @@ int main(int argc, char** argv) {
                 "\"exported\":%llu,\"created\":%llu,\"achieved_spans_per_s\":%.0f,\"drops_worst_round\":%llu,"
                 "\"ring_full\":%llu,\"queue_full\":%llu,\"retry_exhausted\":%llu,"
                 "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,\"no_export_engine_cpu_ns_per_span\":%.1f,"
-                "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu}\n",
+                "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu,"
+                "\"transport_floor_ns_per_span\":%.1f,\"transport_floor_request_bytes\":%zu,\"transport_floor_ok\":%s}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
                 static_cast<unsigned long long>(w.queue_full), static_cast<unsigned long long>(w.retry_exhausted),
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)),
-                w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total));
+                w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total),
+                fl.ns_per_span, fl.request_bytes, fl.ok ? "true" : "false");
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
@@ -335,6 +413,9 @@ int main(int argc, char** argv) {
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(received),
                 static_cast<unsigned long long>(exported_total));
+    std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted over and over through the same libcurl "
+                "transport, nothing drained or encoded): %.1f ns per span%s\n",
+                fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.ok ? "" : " (SOME POSTS FAILED)");
   }
   return 0;
 }
