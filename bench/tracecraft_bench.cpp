@@ -115,6 +115,7 @@ result measure(const char* name, int batches, Op op) {
 tc::config bench_config(double rate) {
   tc::config c;
   c.exporters.clear();  // the hot path is what is measured; the drain still decodes every record
+  c.sampler = tc::sampler_kind::parentbased_traceidratio;
   c.sampling_rate = rate;
   c.ring_kb = 256;             // the default: a ring that stays in cache, as in production
   c.drain_interval_ms = 1000;  // the drain runs when flushed between bursts (see measure())

@@ -40,7 +40,8 @@ class span_base_access {
     std::uint64_t id;
     std::memcpy(&id, s.d_.span_id, 8);
     const auto lo = static_cast<long long>(id);
-    const auto hi = static_cast<long long>(s.d_.trace_flags);  // remote = false, reserved = 0
+    // flags, remote = false, ts (the trace-state bits the children inherit), reserved = 0
+    const auto hi = static_cast<long long>(s.d_.trace_flags | (s.d_.span_flags & span_flag_ts_mask) << 16);
 #if defined(__SSE2__)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(c.span_id), _mm_set_epi64x(hi, lo));
 #else
@@ -182,17 +183,60 @@ thread_state* ensure_state() noexcept {
   return attach(gen);
 }
 
+namespace {
+
+// A remote parent meets the sampler (standards §5): parent-based samplers follow its sampled
+// flag; always_on / always_off ignore it; traceidratio decides from the trace id. Returns the
+// trace-state bits of a kept span, or -1 when the span is dropped.
+int decide_remote(const engine* e, const span_context& parent, std::uint8_t& reason) noexcept {
+  switch (e->cfg.sampler) {
+    case sampler_kind::parentbased_always_on:
+    case sampler_kind::parentbased_always_off:
+    case sampler_kind::parentbased_traceidratio:
+      reason = reason_parent;
+      return parent.sampled() ? 0 : -1;
+    case sampler_kind::always_on:
+      reason = reason_rate;
+      return 0;
+    case sampler_kind::always_off:
+      return -1;
+    case sampler_kind::traceidratio:
+      reason = reason_rate;
+      return keep(randomness_from_id(parent.trace_id), e->threshold) ? span_flag_ts_th : -1;
+  }
+  return -1;
+}
+
+}  // namespace
+
 void begin_child(span_base& s, const span_context& parent, bool install) noexcept {
   thread_state* ts = ensure_state();
   if (TC_UNLIKELY(ts == nullptr)) return;  // stays off
   span_data& d = A::d(s);
+  std::uint8_t reason = reason_none;
+  int ts_bits = parent.ts & span_flag_ts_mask;
+  if (parent.remote) {
+    const engine* e = g_engine.load(std::memory_order_relaxed);
+    ts_bits = decide_remote(e, parent, reason);
+    if (ts_bits < 0) {  // dropped: a non-recording span with its own id, installed for its children
+      std::memcpy(d.trace_id, parent.trace_id, 16);
+      new_span_id(d.span_id);
+      d.trace_flags = parent.flags & flag_random;
+      d.span_flags = 0;
+      thread_state::bump(ts->sampled_out);
+      A::state(s) = A::unsampled_root;
+      if (install) A::install(s);
+      return;
+    }
+  }
   std::memcpy(d.trace_id, parent.trace_id, 16);
   new_span_id(d.span_id);
   std::memcpy(d.parent_id, parent.span_id, 8);
   d.parent_remote = parent.remote ? 2 : 1;
-  d.trace_flags = parent.flags & (flag_sampled | flag_random);
-  d.sample_reason = parent.remote ? reason_parent : reason_none;
+  d.trace_flags = static_cast<std::uint8_t>((parent.flags & flag_random) | flag_sampled);
+  d.sample_reason = reason;
   reset_record(d);
+  d.span_flags = static_cast<std::uint8_t>(ts_bits);
   d.start = ticks();
   A::state(s) = A::recording;
   if (install) A::install(s);  // after reading `parent`, which may be the current context
@@ -204,6 +248,7 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
   engine* e = g_engine.load(std::memory_order_relaxed);
   span_data& d = A::d(s);
   std::uint64_t r;
+  std::uint8_t ts_bits = e->root_ts_bits;
   if (tid == nullptr) {
     const std::uint64_t hi = next_random(), lo = next_random();
     std::memcpy(d.trace_id, &hi, 8);
@@ -211,13 +256,17 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
     d.trace_flags = flag_random;  // all 16 bytes come from the generator
     r = randomness_from_id(d.trace_id);
   } else {
+    // Not known to be random: R is a hash, written as `rv` so that every later consistent
+    // sampler of the trace uses the same R (standards §5).
     std::memcpy(d.trace_id, tid->bytes, 16);
     d.trace_flags = 0;
     r = randomness_from_host_id(d.trace_id);
+    if (ts_bits != 0) ts_bits |= span_flag_ts_rv;
   }
   new_span_id(d.span_id);
-  if (e->never_sample || !keep(r, e->threshold)) {
+  if (!keep(r, e->threshold)) {
     thread_state::bump(ts->sampled_out);
+    d.span_flags = 0;  // a dropped trace carries no th (and the span record is never written)
     A::state(s) = A::unsampled_root;
     if (install) A::install(s);
     return;
@@ -227,6 +276,7 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
   d.parent_remote = 0;
   d.sample_reason = reason_rate;
   reset_record(d);
+  d.span_flags = ts_bits;
   d.start = ticks();
   A::state(s) = A::recording;
   if (install) A::install(s);

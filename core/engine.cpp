@@ -17,6 +17,7 @@
 #include "core/diag.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "sampler/w3c.h"
 
 namespace tracecraft::detail {
 
@@ -107,8 +108,19 @@ attr_view string_attr(std::string_view k, std::string_view v) noexcept {
 engine::engine(const config& c) : cfg(c) {
   resource = build_resource(cfg);
   ring_bytes = ring_bytes_for(cfg.ring_kb);
-  never_sample = !(cfg.sampling_rate > 0.0);
-  threshold = threshold_for(cfg.sampling_rate);
+  switch (cfg.sampler) {
+    case sampler_kind::always_on:
+    case sampler_kind::parentbased_always_on: threshold = 0; break;
+    case sampler_kind::always_off:
+    case sampler_kind::parentbased_always_off: threshold = k_never; break;
+    case sampler_kind::traceidratio:
+    case sampler_kind::parentbased_traceidratio:
+      threshold = threshold_rounded(cfg.sampling_rate);
+      root_ts_bits = span_flag_ts_th;
+      break;
+  }
+  char th[14];
+  ot_th = "ot=th:" + std::string(th, w3c::format_th(threshold, th));
   for (exporter_kind k : cfg.exporters) {
     if (k == exporter_kind::jsonl) exporters.push_back(make_jsonl_exporter(cfg, resource));
     if (k == exporter_kind::console) exporters.push_back(make_console_exporter(cfg, resource));
@@ -189,6 +201,21 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   v.span_id = d->span_id;
   v.parent_id = id_u64(d->parent_id) != 0 ? d->parent_id : nullptr;
   v.parent_remote = hd.parent_remote == 2;
+  if (hd.span_flags & span_flag_ts_th) {
+    if (hd.span_flags & span_flag_ts_rv) {  // a host-supplied id: its hashed R travels as rv
+      static constexpr char hexd[] = "0123456789abcdef";
+      const std::size_t n = ot_th.size();
+      std::memcpy(ts_buf_, ot_th.data(), n);
+      std::memcpy(ts_buf_ + n, ";rv:", 4);
+      std::uint64_t r = randomness_from_host_id(d->trace_id);
+      for (int i = 13; i >= 0; --i, r >>= 4) ts_buf_[n + 4 + i] = hexd[r & 15];
+      v.trace_state = std::string_view(ts_buf_, n + 18);
+    } else {
+      v.trace_state = ot_th;
+    }
+  } else {
+    v.trace_state = {};
+  }
   v.name = std::string_view(hd.name != nullptr ? hd.name : "", hd.name_len);
   v.step = static_cast<kind>(hd.kind);
   const kind_mapping km = map_kind(v.step);
@@ -221,6 +248,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       run_id_[2 * i + 1] = hexd[d->trace_id[i] & 15];
     }
     v.attrs.push_back(string_attr("run_id", std::string_view(run_id_, 32)));
+    v.attrs.push_back(string_attr("tracecraft.sampling.reason", reason_name(hd.sample_reason)));
   }
   const std::size_t derived = v.attrs.size();
 

@@ -25,6 +25,13 @@ namespace tracecraft::detail {
 
 /// Sample reasons stored in span_data::sample_reason.
 enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2 };
+/// `tracecraft.sampling.reason` on the local root of an exported trace.
+inline const char* reason_name(std::uint8_t r) noexcept {
+  switch (r) {
+    case reason_parent: return "parent";
+    default: return "rate";
+  }
+}
 
 /// One running (or finished) engine. Engines are never freed: a thread may still hold a pointer
 /// taken just before shutdown, and a fork child abandons its parent's engine without touching its
@@ -38,8 +45,9 @@ struct engine {
   resource_info resource;
   std::uint32_t gen = 0;
   std::size_t ring_bytes = 0;
-  std::uint64_t threshold = 0;  ///< root sampling threshold (sampler/consistent.h)
-  bool never_sample = false;
+  std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
+  std::uint8_t root_ts_bits = 0;  ///< span_flag_ts_th when a ratio sampler decides (kept roots write ot=th)
+  std::string ot_th;              ///< "ot=th:<threshold>", the trace state of a kept ratio-sampled trace
   std::vector<std::unique_ptr<exporter>> exporters;
 
   // ---- ring registry ---------------------------------------------------------------------
@@ -84,6 +92,7 @@ struct engine {
   span_view view;
   std::string scratch;
   char run_id_[32] = {};
+  char ts_buf_[64] = {};  // "ot=th:...;rv:..." of the span being decoded
   std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
   struct fragment {
     std::uint16_t seq;

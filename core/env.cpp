@@ -260,6 +260,79 @@ std::string show_double(double d) {
   return buf;
 }
 
+const char* sampler_name(sampler_kind k) {
+  switch (k) {
+    case sampler_kind::always_on: return "always_on";
+    case sampler_kind::always_off: return "always_off";
+    case sampler_kind::traceidratio: return "traceidratio";
+    case sampler_kind::parentbased_always_on: return "parentbased_always_on";
+    case sampler_kind::parentbased_always_off: return "parentbased_always_off";
+    case sampler_kind::parentbased_traceidratio: return "parentbased_traceidratio";
+  }
+  return "?";
+}
+bool is_ratio(sampler_kind k) { return k == sampler_kind::traceidratio || k == sampler_kind::parentbased_traceidratio; }
+std::string show_rate(const config& c) { return is_ratio(c.sampler) ? show_double(c.sampling_rate) : std::string("(unused)"); }
+
+// OTEL_TRACES_SAMPLER, its _ARG (read only when the sampler is set, standards §3) and the short
+// form TRACECRAFT_SAMPLING_RATE. An invalid value is reported once and acts as unset.
+void resolve_sampler(const std::map<std::string, std::string>& env, config& c, sink& s) {
+  auto get = [&](const char* n) -> const std::string* {
+    auto it = env.find(n);
+    return it == env.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  auto rate_of = [&](const char* n, const std::string* v) -> std::optional<double> {
+    if (v == nullptr) return std::nullopt;
+    std::vector<config_problem> tmp;
+    std::map<std::string, bool> inv;
+    sink local{&tmp, &inv};
+    double x = 1.0;
+    parse_double(n, *v, x, 0.0, 1.0, 1.0, "in [0, 1]", local);
+    if (!tmp.empty()) {
+      s.add(n, *v, "is not a probability in [0, 1]; treated as unset (default 1)");
+      return std::nullopt;
+    }
+    return x;
+  };
+  const std::string* sampler = get("OTEL_TRACES_SAMPLER");
+  const std::string* arg = get("OTEL_TRACES_SAMPLER_ARG");
+  const std::string* rate = get("TRACECRAFT_SAMPLING_RATE");
+  bool sampler_set = false;
+  if (sampler != nullptr) {
+    const std::string l = lower(trim(*sampler));
+    const sampler_kind all[] = {sampler_kind::always_on, sampler_kind::always_off, sampler_kind::traceidratio,
+                                sampler_kind::parentbased_always_on, sampler_kind::parentbased_always_off,
+                                sampler_kind::parentbased_traceidratio};
+    for (sampler_kind k : all)
+      if (l == sampler_name(k)) c.sampler = k, sampler_set = true;
+    if (!sampler_set)
+      s.add("OTEL_TRACES_SAMPLER", *sampler,
+            l == "jaeger_remote" || l == "parentbased_jaeger_remote" || l == "xray"
+                ? "names a sampler TraceCraft does not implement; using the default parentbased_always_on"
+                : "is not a known sampler; using the default parentbased_always_on");
+  }
+  if (sampler_set) {
+    if (is_ratio(c.sampler)) {
+      const auto a = rate_of("OTEL_TRACES_SAMPLER_ARG", arg);
+      const auto r = rate_of("TRACECRAFT_SAMPLING_RATE", rate);
+      c.sampling_rate = a ? *a : r ? *r : 1.0;
+      if (a && r && *a != *r)
+        s.add("TRACECRAFT_SAMPLING_RATE", *rate, "differs from OTEL_TRACES_SAMPLER_ARG, which wins; ignored");
+    } else {
+      if (arg != nullptr)
+        s.add("OTEL_TRACES_SAMPLER_ARG", *arg, std::string("means nothing to OTEL_TRACES_SAMPLER=") + sampler_name(c.sampler) + "; ignored");
+      if (rate != nullptr)
+        s.add("TRACECRAFT_SAMPLING_RATE", *rate, std::string("is ignored: OTEL_TRACES_SAMPLER=") + sampler_name(c.sampler) + " is not a ratio sampler");
+    }
+    return;
+  }
+  if (arg != nullptr) s.add("OTEL_TRACES_SAMPLER_ARG", *arg, "is read only when OTEL_TRACES_SAMPLER is set; ignored");
+  if (const auto r = rate_of("TRACECRAFT_SAMPLING_RATE", rate)) {
+    c.sampler = sampler_kind::parentbased_traceidratio;
+    c.sampling_rate = *r;
+  }
+}
+
 struct var_def {
   const char* name;
   const char* def;
@@ -300,9 +373,14 @@ const var_def k_vars[] = {
     {"TRACECRAFT_JSONL_PATH", "traces/tracecraft.jsonl", "JSONL output file (directories are created)",
      [](const char*, const std::string& v, config& c, sink&) { c.jsonl_path = v; },
      [](const config& c) { return c.jsonl_path; }},
-    {"TRACECRAFT_SAMPLING_RATE", "1", "fraction of traces recorded, decided at the root from the trace id",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_double(n, v, c.sampling_rate, 0.0, 1.0, 1.0, "in [0, 1]", s); },
-     [](const config& c) { return show_double(c.sampling_rate); }},
+    // The three sampling variables depend on each other: resolve_sampler() reads them after the table.
+    {"OTEL_TRACES_SAMPLER", "parentbased_always_on",
+     "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio",
+     [](const char*, const std::string&, config&, sink&) {}, [](const config& c) { return std::string(sampler_name(c.sampler)); }},
+    {"OTEL_TRACES_SAMPLER_ARG", "1", "the ratio samplers' probability in [0, 1] (read only with OTEL_TRACES_SAMPLER)",
+     [](const char*, const std::string&, config&, sink&) {}, show_rate},
+    {"TRACECRAFT_SAMPLING_RATE", "1", "short form: parentbased_traceidratio with this probability, decided at the root from the trace id",
+     [](const char*, const std::string&, config&, sink&) {}, show_rate},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {
@@ -385,7 +463,7 @@ const var_def k_vars[] = {
 
 // Standard variables a later version reads: said once instead of silently ignored.
 const char* const k_not_yet[] = {
-    "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS", "OTEL_CONFIG_FILE",
+    "OTEL_PROPAGATORS", "OTEL_CONFIG_FILE",
 };
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -420,6 +498,7 @@ config load(const char* const* envp, std::vector<config_problem>* problems, std:
     if (it == env.end() || it->second.empty()) continue;  // empty == unset
     d.apply(d.name, it->second, c, s);
   }
+  resolve_sampler(env, c, s);
   for (const auto& [name, v] : env) {
     if (v.empty()) continue;
     const bool known = std::any_of(std::begin(k_vars), std::end(k_vars), [&](const var_def& d) { return name == d.name; });

@@ -174,6 +174,10 @@ void json_writer::span(const span_view& s) {
   hex(s.trace_id, 16);
   raw(",\"spanId\":");
   hex(s.span_id, 8);
+  if (!s.trace_state.empty()) {
+    raw(",\"traceState\":");
+    str(s.trace_state);
+  }
   if (s.parent_id != nullptr) {
     raw(",\"parentSpanId\":");
     hex(s.parent_id, 8);

@@ -128,7 +128,7 @@ char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) n
 }
 
 std::size_t span_encoder::bound(const span_view& s) noexcept {
-  std::size_t n = 1 + k_hole + 18 + 10 + 10 + 3 * s.name.size() + 6 + 2 + 18 + 3 * 6 + 6 + 8;
+  std::size_t n = 1 + k_hole + 18 + 10 + 10 + 3 * s.name.size() + 6 + 2 + 18 + 3 * 6 + 6 + 8 + 6 + 3 * s.trace_state.size();
   for (const attr_view& a : s.attrs) n += attr_bound(a);
   for (const attr_view& a : s.nested) n += attr_bound(a);
   for (const event_view& e : s.events) n += 1 + k_hole + 9 + 3 * e.name.size() + 6 + 6;
@@ -158,6 +158,7 @@ char* span_encoder::write(char* at, const span_view& s) {
   char* p = open_msg(at, 0x12);  // ScopeSpans.spans = 2
   p = put_bytes(p, 0x0A, s.trace_id, 16);
   p = put_bytes(p, 0x12, s.span_id, 8);
+  if (!s.trace_state.empty()) p = put_clean(p, 0x1A, s.trace_state, utf8_clean_size(s.trace_state));
   if (s.parent_id != nullptr) p = put_bytes(p, 0x22, s.parent_id, 8);
   p = put_clean(p, 0x2A, s.name, utf8_clean_size(s.name));
   p = put_byte(put_byte(p, 0x30), s.otel);

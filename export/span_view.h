@@ -44,6 +44,7 @@ struct span_view {
   const std::uint8_t* trace_id;
   const std::uint8_t* span_id;
   const std::uint8_t* parent_id;  ///< nullptr for a root
+  std::string_view trace_state;   ///< W3C tracestate of the span's context (empty: none)
   bool parent_remote;
   std::string_view name;
   kind step;            ///< the engine's kind (step type)

@@ -15,6 +15,7 @@
 namespace tracecraft::detail {
 
 inline constexpr std::uint64_t k_r_mask = (std::uint64_t{1} << 56) - 1;
+inline constexpr std::uint64_t k_never = std::uint64_t{1} << 56;  ///< a threshold no R reaches
 
 /// Rejection threshold for probability p in [0, 1]. p <= 0 is "never" (see never_sample()).
 inline std::uint64_t threshold_for(double p) noexcept {
@@ -22,6 +23,22 @@ inline std::uint64_t threshold_for(double p) noexcept {
   if (p >= 1.0) return 0;
   const double scaled = std::llround(std::ldexp(p, 56));
   return (std::uint64_t{1} << 56) - static_cast<std::uint64_t>(scaled);
+}
+
+/// The threshold the engine decides with and writes as `th`: the full-precision T rounded to the
+/// nearest at 4 hex digits plus one per leading `f` (the specification's default precision, so
+/// 0.1 -> e666, 0.01 -> fd70a). Deciding with the rounded T keeps the decision and the recorded
+/// `th` in agreement.
+inline std::uint64_t threshold_rounded(double p) noexcept {
+  const std::uint64_t full = threshold_for(p);
+  if (full == 0 || full >= k_r_mask) return full;
+  int lead = 0;
+  while (lead < 14 && ((full >> (4 * (13 - lead))) & 15) == 15) ++lead;
+  const int digits = 4 + lead;
+  if (digits >= 14) return full;
+  const std::uint64_t q = std::uint64_t{1} << (4 * (14 - digits));
+  const std::uint64_t t = (full + q / 2) / q * q;
+  return t > k_r_mask ? full : t;  // a carry past the top keeps the full precision
 }
 
 inline std::uint64_t randomness_from_id(const std::uint8_t id[16]) noexcept {

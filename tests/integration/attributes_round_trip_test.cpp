@@ -279,7 +279,8 @@ TEST_SUITE("round trip") {
     tct::check_accounting(tc::stats());
     const auto spans = tct::read_spans(cfg.jsonl_path);
     REQUIRE(spans.size() == 1);
-    CHECK(spans[0].attrs.size() == 61);  // 60 + run_id
+    CHECK(spans[0].attrs.size() == 62);  // 60 + run_id + tracecraft.sampling.reason
+    CHECK(spans[0].attrs.at("tracecraft.sampling.reason").s == "rate");
     CHECK(spans[0].attrs.at("a.0").s == std::string(30, 'a'));
     CHECK(spans[0].attrs.at("b.29").s == std::string(30, 'b'));
   }

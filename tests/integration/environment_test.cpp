@@ -26,7 +26,7 @@ using tct::slurp;
 const char* const k_bad_env[] = {
     "TRACECRAFT_RING_KB=lots",          "TRACECRAFT_SAMPLING_RATE=1.5",   "TRACECRAFT_CAPTURE_PAYLOADS=yes",
     "TRACECRAFT_SAMPLNG_RATE=0.5",      "OTEL_TRACES_EXPORTER=jsonl,bogus", "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=-3",
-    "OTEL_RESOURCE_ATTRIBUTES=a=1,b%zz=2", "TRACECRAFT_DRAIN_CPU=9999",  "OTEL_TRACES_SAMPLER=always_off",
+    "OTEL_RESOURCE_ATTRIBUTES=a=1,b%zz=2", "TRACECRAFT_DRAIN_CPU=9999",  "OTEL_TRACES_SAMPLER=jaeger_remote",
     nullptr};
 
 }  // namespace
@@ -65,7 +65,9 @@ TEST_SUITE("environment") {
     CHECK(problem("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")->message.find("default 128") != std::string::npos);
     REQUIRE(problem("OTEL_RESOURCE_ATTRIBUTES"));
     REQUIRE(problem("TRACECRAFT_DRAIN_CPU"));
-    CHECK(problem("OTEL_TRACES_SAMPLER")->message.find("not supported") != std::string::npos);
+    REQUIRE(problem("OTEL_TRACES_SAMPLER"));
+    CHECK(problem("OTEL_TRACES_SAMPLER")->message.find("does not implement; using the default parentbased_always_on") != std::string::npos);
+    CHECK(c.sampler == tc::sampler_kind::parentbased_always_on);
     CHECK(problems.size() == 9);
   }
 

@@ -201,6 +201,7 @@ TEST_SUITE("threads") {
   TEST_CASE("sampling at the root: children inherit, accounting counts them as sampled out") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.sampler = tracecraft::sampler_kind::parentbased_traceidratio;
     cfg.sampling_rate = 0.25;
     REQUIRE(tc::init(cfg) == tc::status::ok);
     int recorded_roots = 0;

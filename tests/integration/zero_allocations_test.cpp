@@ -41,6 +41,7 @@ TEST_CASE("zero heap allocations per span after warm-up (sampled, unsampled, dis
   for (double rate : {1.0, 0.0}) {
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
     cfg.capture_payloads = true;
+    cfg.sampler = tc::sampler_kind::parentbased_traceidratio;
     cfg.sampling_rate = rate;
     cfg.ring_kb = 4096;
     REQUIRE(tc::init(cfg) == tc::status::ok);

@@ -15,6 +15,18 @@ enum class exporter_kind : std::uint8_t { jsonl, console, none, otlp };
 /// OTLP/HTTP body encoding (`OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`; `grpc` falls back to protobuf).
 enum class otlp_protocol : std::uint8_t { http_protobuf, http_json };
 
+/// The sampler (`OTEL_TRACES_SAMPLER`, standards §5). The ratio samplers decide by consistent
+/// probability sampling from the trace id; the parent-based ones follow a remote parent's sampled
+/// flag and apply their root sampler to new traces only.
+enum class sampler_kind : std::uint8_t {
+  parentbased_always_on,
+  parentbased_always_off,
+  parentbased_traceidratio,
+  always_on,
+  always_off,
+  traceidratio,
+};
+
 /// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
 enum class log_level : std::uint8_t { none = 0, error = 1, warn = 2, info = 3 };
 
@@ -27,7 +39,8 @@ struct config {
   std::vector<exporter_kind> exporters{exporter_kind::otlp};             ///< OTEL_TRACES_EXPORTER
   std::string jsonl_path = "traces/tracecraft.jsonl";                    ///< TRACECRAFT_JSONL_PATH
 
-  double sampling_rate = 1.0;          ///< TRACECRAFT_SAMPLING_RATE, in [0, 1]
+  sampler_kind sampler = sampler_kind::parentbased_always_on;  ///< OTEL_TRACES_SAMPLER (TRACECRAFT_SAMPLING_RATE alone: parentbased_traceidratio)
+  double sampling_rate = 1.0;          ///< the ratio samplers' probability: OTEL_TRACES_SAMPLER_ARG or TRACECRAFT_SAMPLING_RATE, in [0, 1]
   std::uint32_t ring_kb = 256;         ///< TRACECRAFT_RING_KB, per producer thread, power of two
   int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)
   std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, sleep between busy passes

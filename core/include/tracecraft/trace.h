@@ -58,7 +58,8 @@ struct span_context {
   std::uint8_t span_id[8] = {};
   std::uint8_t flags = 0;  ///< W3C trace flags
   bool remote = false;     ///< came from another process (an extracted traceparent)
-  std::uint8_t reserved_[6] = {};
+  std::uint8_t ts = 0;     ///< engine-internal: how the trace's tracestate is built (detail::span_flag_ts_*)
+  std::uint8_t reserved_[5] = {};
 
   bool valid() const noexcept {
     std::uint64_t a, b, s;
@@ -178,6 +179,11 @@ struct span_data {
 inline constexpr std::uint8_t span_flag_exclude_input = 0x01;
 inline constexpr std::uint8_t span_flag_exclude_output = 0x02;
 inline constexpr std::uint8_t span_flag_fragment_lost = 0x04;
+/// Trace-state bits, carried by the span and by its context to the children: `ot=th:T` with the
+/// engine's threshold, and `rv:` (the hashed randomness of a host-supplied trace id).
+inline constexpr std::uint8_t span_flag_ts_th = 0x08;
+inline constexpr std::uint8_t span_flag_ts_rv = 0x10;
+inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv;
 
 inline constexpr std::size_t inline_bytes = TC_SPAN_INLINE_BYTES;
 static_assert(inline_bytes >= 64 && inline_bytes <= 60000);
@@ -434,12 +440,14 @@ class span_base {
       detail::tls_block& t = detail::t_tls;
       const span_context& p = parent != nullptr ? *parent : t.ctx;
       if (TC_LIKELY(tid == nullptr && p.valid())) {
-        if (TC_UNLIKELY(!p.sampled())) {  // unsampled child: inherit, count, nothing else
+        // A local unsampled parent: inherit, count, nothing else. A remote parent, sampled or
+        // not, goes to the sampler (begin_child).
+        if (TC_UNLIKELY(!p.sampled()) && TC_LIKELY(!p.remote)) {
           std::memcpy(d_.trace_id, p.trace_id, 16);
           std::memcpy(d_.span_id, p.span_id, 8);
           d_.trace_flags = p.flags;
           state_ = state_unsampled;
-          if (install && parent != nullptr) install_inherited(p);  // an unsampled remote parent
+          if (install && parent != nullptr) install_inherited(p);  // an explicit unsampled parent
           detail::thread_hot* st = t.state;
           if (TC_LIKELY(st != nullptr && st->gen == gen))
             st->sampled_out.store(st->sampled_out.load(std::memory_order_relaxed) + 1,
