@@ -17,6 +17,7 @@
 #include "core/engine.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "sampler/tracestate_store.h"
 #include "tracecraft/trace.h"
 
 namespace tracecraft::detail {
@@ -41,7 +42,10 @@ class span_base_access {
     std::memcpy(&id, s.d_.span_id, 8);
     const auto lo = static_cast<long long>(id);
     // flags, remote = false, ts (the trace-state bits the children inherit), reserved = 0
-    const auto hi = static_cast<long long>(s.d_.trace_flags | (s.d_.span_flags & span_flag_ts_mask) << 16);
+    // and the incoming tracestate's handle in the top four bytes.
+    const auto hi = static_cast<long long>(std::uint64_t{s.d_.trace_flags} |
+                                           std::uint64_t{static_cast<std::uint8_t>(s.d_.span_flags & span_flag_ts_mask)} << 16 |
+                                           std::uint64_t{s.d_.ts_handle} << 32);
 #if defined(__SSE2__)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(c.span_id), _mm_set_epi64x(hi, lo));
 #else
@@ -186,25 +190,37 @@ thread_state* ensure_state() noexcept {
 namespace {
 
 // A remote parent meets the sampler (standards §5): parent-based samplers follow its sampled
-// flag; always_on / always_off ignore it; traceidratio decides from the trace id. Returns the
-// trace-state bits of a kept span, or -1 when the span is dropped.
+// flag; always_on / always_off ignore it; traceidratio decides from R (the incoming `rv`, else
+// the trace id's low 56 bits). An incoming `th` travels on when it agrees with the decision.
+// Returns the trace-state bits of a kept span, or -1 when the span is dropped.
 int decide_remote(const engine* e, const span_context& parent, std::uint8_t& reason) noexcept {
+  ot_facts f;
+  const bool have = parent.ts_handle != 0 && ts_store().facts(parent.ts_handle, f);
+  const std::uint64_t r = have && f.has_rv ? f.rv : randomness_from_id(parent.trace_id);
+  bool kept = false;
+  int bits = 0;
   switch (e->cfg.sampler) {
     case sampler_kind::parentbased_always_on:
     case sampler_kind::parentbased_always_off:
     case sampler_kind::parentbased_traceidratio:
       reason = reason_parent;
-      return parent.sampled() ? 0 : -1;
+      kept = parent.sampled();
+      break;
     case sampler_kind::always_on:
       reason = reason_rate;
-      return 0;
+      kept = true;
+      break;
     case sampler_kind::always_off:
-      return -1;
+      break;
     case sampler_kind::traceidratio:
       reason = reason_rate;
-      return keep(randomness_from_id(parent.trace_id), e->threshold) ? span_flag_ts_th : -1;
+      kept = keep(r, e->threshold);
+      if (kept) bits = span_flag_ts_th;
+      break;
   }
-  return -1;
+  if (!kept) return -1;
+  if (bits == 0 && have && f.has_th && keep(r, f.th)) bits = span_flag_ts_keep_th;
+  return bits;
 }
 
 }  // namespace
@@ -222,7 +238,8 @@ void begin_child(span_base& s, const span_context& parent, bool install) noexcep
       std::memcpy(d.trace_id, parent.trace_id, 16);
       new_span_id(d.span_id);
       d.trace_flags = parent.flags & flag_random;
-      d.span_flags = 0;
+      d.span_flags = 0;  // th erased; the other entries travel on
+      d.ts_handle = parent.ts_handle;
       thread_state::bump(ts->sampled_out);
       A::state(s) = A::unsampled_root;
       if (install) A::install(s);
@@ -237,6 +254,7 @@ void begin_child(span_base& s, const span_context& parent, bool install) noexcep
   d.sample_reason = reason;
   reset_record(d);
   d.span_flags = static_cast<std::uint8_t>(ts_bits);
+  d.ts_handle = parent.ts_handle;
   d.start = ticks();
   A::state(s) = A::recording;
   if (install) A::install(s);  // after reading `parent`, which may be the current context
@@ -267,6 +285,7 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
   if (!keep(r, e->threshold)) {
     thread_state::bump(ts->sampled_out);
     d.span_flags = 0;  // a dropped trace carries no th (and the span record is never written)
+    d.ts_handle = 0;
     A::state(s) = A::unsampled_root;
     if (install) A::install(s);
     return;
@@ -277,6 +296,7 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
   d.sample_reason = reason_rate;
   reset_record(d);
   d.span_flags = ts_bits;
+  d.ts_handle = 0;
   d.start = ticks();
   A::state(s) = A::recording;
   if (install) A::install(s);
@@ -303,7 +323,8 @@ void finish(span_base& s) noexcept {
   // these as STLI; three per span here before, measured with perf). So: the header is built in
   // a register, `end` goes straight to the record, and the counters the setters have just
   // bumped one by one are read one by one and packed.
-  static_assert(offsetof(span_data, end) == 40 && offsetof(span_data, name_len) == 56 && sizeof(span_data) == 88);
+  static_assert(offsetof(span_data, end) == 40 && offsetof(span_data, name_len) == 56 && sizeof(span_data) == 88 &&
+                offsetof(span_data, ts_handle) == 84);
   const std::uint64_t header = std::uint64_t{n} | (std::uint64_t{record_span} << 32);
   std::memcpy(p, &header, 8);
   unsigned char* q = p + sizeof(record_header);
@@ -318,7 +339,7 @@ void finish(span_base& s) noexcept {
                            (std::uint64_t{d.n_events} << 48);
   const std::uint64_t w2 = std::uint64_t{d.n_links} | (std::uint64_t{d.dropped_attrs} << 16) |
                            (std::uint64_t{d.dropped_events} << 32) | (std::uint64_t{d.dropped_links} << 48);
-  const std::uint64_t w3 = d.var_len;
+  const std::uint64_t w3 = std::uint64_t{d.var_len} | std::uint64_t{d.ts_handle} << 32;
   std::memcpy(q + 56, &w0, 8);
   std::memcpy(q + 64, &w1, 8);
   std::memcpy(q + 72, &w2, 8);

@@ -17,6 +17,7 @@
 #include "core/diag.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "sampler/tracestate_store.h"
 #include "sampler/w3c.h"
 
 namespace tracecraft::detail {
@@ -201,20 +202,26 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   v.span_id = d->span_id;
   v.parent_id = id_u64(d->parent_id) != 0 ? d->parent_id : nullptr;
   v.parent_remote = hd.parent_remote == 2;
-  if (hd.span_flags & span_flag_ts_th) {
-    if (hd.span_flags & span_flag_ts_rv) {  // a host-supplied id: its hashed R travels as rv
-      static constexpr char hexd[] = "0123456789abcdef";
-      const std::size_t n = ot_th.size();
-      std::memcpy(ts_buf_, ot_th.data(), n);
-      std::memcpy(ts_buf_ + n, ";rv:", 4);
-      std::uint64_t r = randomness_from_host_id(d->trace_id);
-      for (int i = 13; i >= 0; --i, r >>= 4) ts_buf_[n + 4 + i] = hexd[r & 15];
-      v.trace_state = std::string_view(ts_buf_, n + 18);
-    } else {
-      v.trace_state = ot_th;
-    }
-  } else {
+  const std::uint8_t ts_bits = hd.span_flags & span_flag_ts_mask;
+  if (hd.ts_handle == 0 && (ts_bits & ~span_flag_ts_keep_th) == span_flag_ts_th) {
+    v.trace_state = ot_th;  // the common case: a ratio-sampled trace of our own
+  } else if (hd.ts_handle == 0 && ts_bits == 0) {
     v.trace_state = {};
+  } else {
+    // An incoming tracestate (or a host id's rv): built once per (entry, bits, trace), reused
+    // while the spans of one trace follow each other.
+    const bool same = hd.ts_handle == ts_cache_handle_ && ts_bits == ts_cache_bits_ &&
+                      ((ts_bits & span_flag_ts_rv) == 0 || std::memcmp(ts_cache_trace_, d->trace_id, 16) == 0);
+    if (!same) {
+      bool lost = false;
+      const std::uint64_t host_rv = (ts_bits & span_flag_ts_rv) ? randomness_from_host_id(d->trace_id) : 0;
+      ts_cache_len_ = build_tracestate(hd.ts_handle, ts_bits, threshold, host_rv, ts_cache_, &lost);
+      ts_cache_handle_ = hd.ts_handle;
+      ts_cache_bits_ = ts_bits;
+      std::memcpy(ts_cache_trace_, d->trace_id, 16);
+      if (lost) tracestate_lost.store(tracestate_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+    v.trace_state = std::string_view(ts_cache_, ts_cache_len_);
   }
   v.name = std::string_view(hd.name != nullptr ? hd.name : "", hd.name_len);
   v.step = static_cast<kind>(hd.kind);
@@ -651,6 +658,7 @@ stats_snapshot engine::snapshot() noexcept {
   s.traces_exported = traces.load(std::memory_order_relaxed);
   s.attributes_dropped = attrs_over_limit.load(std::memory_order_relaxed);
   s.fragments_lost = fragments_lost.load(std::memory_order_relaxed) + frag_lost;
+  s.tracestate_lost = tracestate_lost.load(std::memory_order_relaxed);
   s.drain_passes = passes.load(std::memory_order_relaxed);
   s.running = running.load(std::memory_order_relaxed);
   s.drain_alive = drain_alive.load(std::memory_order_relaxed);

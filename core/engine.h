@@ -64,6 +64,7 @@ struct engine {
   std::atomic<std::uint64_t> traces{0};
   std::atomic<std::uint64_t> fragments_lost{0};
   std::atomic<std::uint64_t> attrs_over_limit{0};
+  std::atomic<std::uint64_t> tracestate_lost{0};
   std::atomic<std::uint64_t> passes{0};
 
   // ---- lifecycle -----------------------------------------------------------------------
@@ -92,7 +93,11 @@ struct engine {
   span_view view;
   std::string scratch;
   char run_id_[32] = {};
-  char ts_buf_[64] = {};  // "ot=th:...;rv:..." of the span being decoded
+  char ts_cache_[512] = {};  // the last tracestate built from the store (decode)
+  std::size_t ts_cache_len_ = 0;
+  std::uint32_t ts_cache_handle_ = 0;
+  std::uint8_t ts_cache_bits_ = 0;
+  std::uint8_t ts_cache_trace_[16] = {};
   std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
   struct fragment {
     std::uint16_t seq;

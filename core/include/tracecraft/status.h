@@ -63,6 +63,7 @@ struct stats_snapshot {
   std::uint64_t traces_exported = 0; ///< local root spans exported (one per trace per process)
   std::uint64_t attributes_dropped = 0;  ///< over OTEL_*_COUNT_LIMIT (attributes, events, links)
   std::uint64_t fragments_lost = 0;      ///< spans exported without some of their overflow data
+  std::uint64_t tracestate_lost = 0;     ///< spans exported without their incoming tracestate (its table slot was reused)
   std::uint64_t spans_pending = 0;       ///< written to rings, not yet exported
   std::uint32_t threads = 0;             ///< producer threads with a live ring
   std::uint64_t ring_bytes = 0;          ///< memory held by rings

@@ -59,7 +59,8 @@ struct span_context {
   std::uint8_t flags = 0;  ///< W3C trace flags
   bool remote = false;     ///< came from another process (an extracted traceparent)
   std::uint8_t ts = 0;     ///< engine-internal: how the trace's tracestate is built (detail::span_flag_ts_*)
-  std::uint8_t reserved_[5] = {};
+  std::uint8_t reserved_ = 0;
+  std::uint32_t ts_handle = 0;  ///< engine-internal: the incoming tracestate (0: none), see extract()
 
   bool valid() const noexcept {
     std::uint64_t a, b, s;
@@ -175,6 +176,7 @@ struct span_data {
   std::uint16_t dropped_events;
   std::uint16_t dropped_links;
   std::uint16_t var_len;
+  std::uint32_t ts_handle;      ///< the incoming tracestate this trace carries (0: none)
 };
 inline constexpr std::uint8_t span_flag_exclude_input = 0x01;
 inline constexpr std::uint8_t span_flag_exclude_output = 0x02;
@@ -183,7 +185,9 @@ inline constexpr std::uint8_t span_flag_fragment_lost = 0x04;
 /// engine's threshold, and `rv:` (the hashed randomness of a host-supplied trace id).
 inline constexpr std::uint8_t span_flag_ts_th = 0x08;
 inline constexpr std::uint8_t span_flag_ts_rv = 0x10;
-inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv;
+/// ... and keep the `th` of the incoming tracestate (consistent with the decision).
+inline constexpr std::uint8_t span_flag_ts_keep_th = 0x20;
+inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv | span_flag_ts_keep_th;
 
 inline constexpr std::size_t inline_bytes = TC_SPAN_INLINE_BYTES;
 static_assert(inline_bytes >= 64 && inline_bytes <= 60000);
@@ -301,6 +305,8 @@ class span_base {
       std::memcpy(c.trace_id, d_.trace_id, 16);
       std::memcpy(c.span_id, d_.span_id, 8);
       c.flags = d_.trace_flags;
+      c.ts = d_.span_flags & detail::span_flag_ts_mask;
+      c.ts_handle = d_.ts_handle;
     }
     return c;
   }
@@ -446,6 +452,8 @@ class span_base {
           std::memcpy(d_.trace_id, p.trace_id, 16);
           std::memcpy(d_.span_id, p.span_id, 8);
           d_.trace_flags = p.flags;
+          d_.span_flags = p.ts;
+          d_.ts_handle = p.ts_handle;
           state_ = state_unsampled;
           if (install && parent != nullptr) install_inherited(p);  // an explicit unsampled parent
           detail::thread_hot* st = t.state;
@@ -699,6 +707,34 @@ inline span_context current_context() noexcept {
   return {};
 }
 
+// ---- W3C Trace Context (standards §4) --------------------------------------------------------
+
+/// One HTTP header, for extract() from a whole header list.
+struct header_ref {
+  std::string_view name;
+  std::string_view value;
+};
+
+/// The context of an incoming request: pass it as the parent of the request's first span. An
+/// invalid `traceparent` gives an invalid context (the span starts a new trace) and `tracestate`
+/// is then ignored; an invalid `tracestate` is dropped without affecting `traceparent`.
+/// Allocates nothing; a valid non-empty tracestate is kept in a bounded table (2048 entries
+/// reused in turn; a trace whose entry was reused exports without the foreign entries, counted
+/// as `tracestate_lost`).
+#ifndef TC_DISABLE
+TC_API span_context extract(std::string_view traceparent, std::string_view tracestate = {}) noexcept;
+/// The same from a request's headers: names in any case, several `tracestate` headers joined,
+/// and two `traceparent` headers make the context invalid.
+TC_API span_context extract(const header_ref* headers, std::size_t count) noexcept;
+/// `traceparent` for an outgoing call made in context `c` (version 00): writes 55 chars and
+/// returns 55, or returns 0 when `c` is not valid.
+TC_API std::size_t inject_traceparent(const span_context& c, char (&out)[55]) noexcept;
+/// `tracestate` for the same call: the incoming entries with OpenTelemetry's `ot` entry first
+/// (its `th` kept, replaced or erased by the sampling decision). Returns its length (0: send no
+/// tracestate header). At most 512 chars.
+TC_API std::size_t inject_tracestate(const span_context& c, char (&out)[512]) noexcept;
+#endif
+
 /// Called with every diagnostic (warnings about configuration, export failures). The default
 /// writes one line to stderr at or below TRACECRAFT_LOG_LEVEL. Exceptions from it are swallowed.
 using diagnostic_handler = void (*)(log_level level, std::string_view message);
@@ -738,6 +774,10 @@ inline stats_snapshot stats() noexcept { return {}; }
 inline bool healthy() noexcept { return true; }
 inline void set_diagnostic_handler(diagnostic_handler) noexcept {}
 inline const char* version() noexcept { return "disabled"; }
+inline span_context extract(std::string_view, std::string_view = {}) noexcept { return {}; }
+inline span_context extract(const header_ref*, std::size_t) noexcept { return {}; }
+inline std::size_t inject_traceparent(const span_context&, char (&)[55]) noexcept { return 0; }
+inline std::size_t inject_tracestate(const span_context&, char (&)[512]) noexcept { return 0; }
 #endif
 
 }  // namespace tracecraft
