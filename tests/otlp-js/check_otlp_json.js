@@ -109,6 +109,17 @@ function checkSemantics(req, where) {
         if (typeof s.spanId !== 'string' || s.spanId.length !== 16 || !nonZero(s.spanId)) fail(w, `bad spanId ${s.spanId}`);
         if ('parentSpanId' in s && (s.parentSpanId.length !== 16 || !nonZero(s.parentSpanId))) fail(w, `bad parentSpanId ${s.parentSpanId}`);
         if (!s.name) fail(w, 'empty name');
+        if ('traceState' in s) {
+          // W3C tracestate: 1..32 key=value members, at most 512 chars; an `ot` entry holds k:v sub-keys.
+          const members = s.traceState.split(',');
+          if (s.traceState.length > 512 || members.length > 32) fail(w, `traceState too long: ${s.traceState}`);
+          for (const m of members) {
+            if (!/^[a-z0-9][a-z0-9_\-*\/@]{0,255}=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/.test(m))
+              fail(w, `traceState member ${m}`);
+            if (m.startsWith('ot=') && !/^ot=[a-z][a-z0-9]*:[A-Za-z0-9._-]+(;[a-z][a-z0-9]*:[A-Za-z0-9._-]+)*$/.test(m))
+              fail(w, `ot entry ${m}`);
+          }
+        }
         if (![1, 2, 3, 4, 5].includes(s.kind)) fail(w, `kind must be 1..5, is ${s.kind}`);
         try {
           if (BigInt(s.endTimeUnixNano) < BigInt(s.startTimeUnixNano)) fail(w, 'end before start');

@@ -14,11 +14,9 @@ namespace tct {
 
 inline void produce_fixture_spans() {
   namespace tc = tracecraft;
-  tc::span_context remote;
-  for (int i = 0; i < 16; ++i) remote.trace_id[i] = static_cast<std::uint8_t>(0x10 + i);
-  for (int i = 0; i < 8; ++i) remote.span_id[i] = static_cast<std::uint8_t>(0xa0 + i);
-  remote.flags = tc::flag_sampled | tc::flag_random;
-  remote.remote = true;
+  // An incoming request with a tracestate: the trace's spans carry it as their trace_state.
+  const tc::span_context remote = tc::extract("00-101112131415161718191a1b1c1d1e1f-a0a1a2a3a4a5a6a7-03",
+                                              "ot=th:8;rv:ffffffffffffff,rojo=00f067aa0ba902b7");
   {
     tc::span root("POST /v1/chat/completions", tc::kind::server, remote);
     root.set("b", true);

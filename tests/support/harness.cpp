@@ -101,6 +101,8 @@ std::vector<span> read_spans(const std::string& path) {
           s.span_id = std::string(std::string_view(sp["spanId"]));
           std::string_view parent;
           if (!sp["parentSpanId"].get(parent)) s.parent_span_id = std::string(parent);
+          std::string_view trace_state;
+          if (!sp["traceState"].get(trace_state)) s.trace_state = std::string(trace_state);
           s.name = std::string(std::string_view(sp["name"]));
           s.kind = static_cast<int>(sp["kind"].get_int64().value());
           s.start = to_u64(sp["startTimeUnixNano"]);

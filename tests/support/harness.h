@@ -35,7 +35,7 @@ struct link {
 };
 
 struct span {
-  std::string trace_id, span_id, parent_span_id, name;
+  std::string trace_id, span_id, parent_span_id, name, trace_state;
   int kind = 0;
   std::uint64_t start = 0, end = 0;
   std::map<std::string, value> attrs;
