@@ -225,27 +225,12 @@ int decide_remote(const engine* e, const span_context& parent, std::uint8_t& rea
 
 }  // namespace
 
-void begin_child(span_base& s, const span_context& parent, bool install) noexcept {
-  thread_state* ts = ensure_state();
-  if (TC_UNLIKELY(ts == nullptr)) return;  // stays off
+namespace {
+
+// The common part of a recording child: ids, flags, the record's counters, the start time.
+TC_ALWAYS_INLINE void start_recording(span_base& s, const span_context& parent, std::uint8_t reason, int ts_bits,
+                                      bool install) noexcept {
   span_data& d = A::d(s);
-  std::uint8_t reason = reason_none;
-  int ts_bits = parent.ts & span_flag_ts_mask;
-  if (parent.remote) {
-    const engine* e = g_engine.load(std::memory_order_relaxed);
-    ts_bits = decide_remote(e, parent, reason);
-    if (ts_bits < 0) {  // dropped: a non-recording span with its own id, installed for its children
-      std::memcpy(d.trace_id, parent.trace_id, 16);
-      new_span_id(d.span_id);
-      d.trace_flags = parent.flags & flag_random;
-      d.span_flags = 0;  // th erased; the other entries travel on
-      d.ts_handle = parent.ts_handle;
-      thread_state::bump(ts->sampled_out);
-      A::state(s) = A::unsampled_root;
-      if (install) A::install(s);
-      return;
-    }
-  }
   std::memcpy(d.trace_id, parent.trace_id, 16);
   new_span_id(d.span_id);
   std::memcpy(d.parent_id, parent.span_id, 8);
@@ -258,6 +243,36 @@ void begin_child(span_base& s, const span_context& parent, bool install) noexcep
   d.start = ticks();
   A::state(s) = A::recording;
   if (install) A::install(s);  // after reading `parent`, which may be the current context
+}
+
+// A child of a remote parent: the sampler decides (out of line, so the local child's path keeps
+// its registers).
+TC_NOINLINE_COLD void begin_remote_child(span_base& s, const span_context& parent, bool install, thread_state* ts) noexcept;
+void begin_remote_child(span_base& s, const span_context& parent, bool install, thread_state* ts) noexcept {
+  std::uint8_t reason = reason_none;
+  const int ts_bits = decide_remote(g_engine.load(std::memory_order_relaxed), parent, reason);
+  if (ts_bits < 0) {  // dropped: a non-recording span with its own id, installed for its children
+    span_data& d = A::d(s);
+    std::memcpy(d.trace_id, parent.trace_id, 16);
+    new_span_id(d.span_id);
+    d.trace_flags = parent.flags & flag_random;
+    d.span_flags = 0;  // th erased; the other entries travel on
+    d.ts_handle = parent.ts_handle;
+    thread_state::bump(ts->sampled_out);
+    A::state(s) = A::unsampled_root;
+    if (install) A::install(s);
+    return;
+  }
+  start_recording(s, parent, reason, ts_bits, install);
+}
+
+}  // namespace
+
+void begin_child(span_base& s, const span_context& parent, bool install) noexcept {
+  thread_state* ts = ensure_state();
+  if (TC_UNLIKELY(ts == nullptr)) return;  // stays off
+  if (TC_UNLIKELY(parent.remote)) return begin_remote_child(s, parent, install, ts);
+  start_recording(s, parent, reason_none, parent.ts & span_flag_ts_mask, install);
 }
 
 void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
