@@ -112,8 +112,9 @@ result measure(const char* name, int batches, Op op) {
   return r;
 }
 
-tc::config bench_config(double rate) {
+tc::config bench_config(double rate, bool keep_tail = false) {
   tc::config c;
+  c.always_keep_errors = keep_tail;  // off: a dropped trace is simply unsampled
   c.exporters.clear();  // the hot path is what is measured; the drain still decodes every record
   c.sampler = tc::sampler_kind::parentbased_traceidratio;
   c.sampling_rate = rate;
@@ -369,6 +370,17 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
     add(measure("unsampled_child", batches, [](int i) {
       tc::span s("decode", tc::kind::llm);
       TC_SET(s, "gen_ai.usage.output_tokens", i);
+    }));
+  }
+  tc::shutdown(10s);
+  // Rate 0 with TRACECRAFT_ALWAYS_KEEP_ERRORS: dropped traces record skeletons for the tail.
+  tc::init(bench_config(0.0, true));
+  add(measure("skeleton_root", batches, [](int) { tc::span s("request", tc::kind::server); }));
+  {
+    tc::span root("request", tc::kind::server);
+    add(measure("skeleton_child", batches, [](int i) {
+      tc::span s("decode", tc::kind::llm);
+      TC_SET(s, "gen_ai.usage.output_tokens", i);  // skipped: a skeleton keeps no attributes
     }));
   }
   tc::shutdown(10s);

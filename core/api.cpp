@@ -57,6 +57,7 @@ class span_base_access {
   static constexpr std::uint8_t off = span_base::state_off;
   static constexpr std::uint8_t unsampled_root = span_base::state_unsampled_root;
   static constexpr std::uint8_t recording = span_base::state_recording;
+  static constexpr std::uint8_t skeleton = span_base::state_skeleton;
 };
 using A = span_base_access;
 
@@ -227,21 +228,23 @@ int decide_remote(const engine* e, const span_context& parent, std::uint8_t& rea
 
 namespace {
 
-// The common part of a recording child: ids, flags, the record's counters, the start time.
+// The common part of a recording (or skeleton) child: ids, flags, the record's counters, the
+// start time. A skeleton (ts_bits has span_flag_skeleton) is not sampled as far as W3C goes.
 TC_ALWAYS_INLINE void start_recording(span_base& s, const span_context& parent, std::uint8_t reason, int ts_bits,
                                       bool install) noexcept {
   span_data& d = A::d(s);
+  const bool skeleton = (ts_bits & span_flag_skeleton) != 0;
   std::memcpy(d.trace_id, parent.trace_id, 16);
   new_span_id(d.span_id);
   std::memcpy(d.parent_id, parent.span_id, 8);
   d.parent_remote = parent.remote ? 2 : 1;
-  d.trace_flags = static_cast<std::uint8_t>((parent.flags & flag_random) | flag_sampled);
+  d.trace_flags = static_cast<std::uint8_t>((parent.flags & flag_random) | (skeleton ? 0 : flag_sampled));
   d.sample_reason = reason;
   reset_record(d);
   d.span_flags = static_cast<std::uint8_t>(ts_bits);
   d.ts_handle = parent.ts_handle;
   d.start = ticks();
-  A::state(s) = A::recording;
+  A::state(s) = skeleton ? A::skeleton : A::recording;
   if (install) A::install(s);  // after reading `parent`, which may be the current context
 }
 
@@ -250,7 +253,12 @@ TC_ALWAYS_INLINE void start_recording(span_base& s, const span_context& parent, 
 TC_NOINLINE_COLD void begin_remote_child(span_base& s, const span_context& parent, bool install, thread_state* ts) noexcept;
 void begin_remote_child(span_base& s, const span_context& parent, bool install, thread_state* ts) noexcept {
   std::uint8_t reason = reason_none;
-  const int ts_bits = decide_remote(g_engine.load(std::memory_order_relaxed), parent, reason);
+  const engine* e = g_engine.load(std::memory_order_relaxed);
+  const int ts_bits = decide_remote(e, parent, reason);
+  if (ts_bits < 0 && e->keep_tail && e->cfg.sampler == sampler_kind::traceidratio) {
+    start_recording(s, parent, reason_none, span_flag_skeleton, install);  // our rate dropped it: keep the tail
+    return;
+  }
   if (ts_bits < 0) {  // dropped: a non-recording span with its own id, installed for its children
     span_data& d = A::d(s);
     std::memcpy(d.trace_id, parent.trace_id, 16);
@@ -297,7 +305,10 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
     if (ts_bits != 0) ts_bits |= span_flag_ts_rv;
   }
   new_span_id(d.span_id);
-  if (!keep(r, e->threshold)) {
+  // Kept, or (the rate dropped it, keeping the tail) a skeleton: the same path, so a skeleton
+  // costs what a sampled span costs. Otherwise unsampled: counted, installed for the children.
+  const bool kept = keep(r, e->threshold);
+  if (!kept && !e->keep_tail) {
     thread_state::bump(ts->sampled_out);
     d.span_flags = 0;  // a dropped trace carries no th (and the span record is never written)
     d.ts_handle = 0;
@@ -305,15 +316,15 @@ void begin_root(span_base& s, const trace_id* tid, bool install) noexcept {
     if (install) A::install(s);
     return;
   }
-  d.trace_flags |= flag_sampled;
+  d.trace_flags = static_cast<std::uint8_t>(d.trace_flags | (kept ? flag_sampled : 0));
   std::memset(d.parent_id, 0, 8);
   d.parent_remote = 0;
-  d.sample_reason = reason_rate;
+  d.sample_reason = kept ? reason_rate : reason_none;
   reset_record(d);
-  d.span_flags = ts_bits;
+  d.span_flags = kept ? ts_bits : span_flag_skeleton;
   d.ts_handle = 0;
   d.start = ticks();
-  A::state(s) = A::recording;
+  A::state(s) = kept ? A::recording : A::skeleton;
   if (install) A::install(s);
 }
 

@@ -122,6 +122,18 @@ engine::engine(const config& c) : cfg(c) {
   }
   char th[14];
   ot_th = "ot=th:" + std::string(th, w3c::format_th(threshold, th));
+  // Keeping the tail applies to what the rate drops (standards-free: TraceCraft's behaviour).
+  const bool ratio = cfg.sampler == sampler_kind::traceidratio || cfg.sampler == sampler_kind::parentbased_traceidratio;
+  keep_tail = ratio && (cfg.always_keep_errors || cfg.always_keep_slow) && cfg.pending_traces > 0;
+  if (keep_tail) {
+    tail_settings t;
+    t.max_traces = cfg.pending_traces;
+    t.wait_ns = std::uint64_t{cfg.decision_wait_ms} * 1000000u;
+    t.keep_errors = cfg.always_keep_errors;
+    t.keep_slow = cfg.always_keep_slow;
+    t.slow_ns = std::uint64_t{cfg.slow_threshold_ms} * 1000000u;
+    tail = std::make_unique<tail_table>(t, *this);
+  }
   for (exporter_kind k : cfg.exporters) {
     if (k == exporter_kind::jsonl) exporters.push_back(make_jsonl_exporter(cfg, resource));
     if (k == exporter_kind::console) exporters.push_back(make_console_exporter(cfg, resource));
@@ -408,6 +420,7 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
   std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
   bool ok;
   if (hd.frag_count == 0) {
+    if (hd.span_flags & span_flag_skeleton) return keep_skeleton(rec, size, nullptr);
     ok = decode(rec, size, nullptr);
   } else {
     const std::uint64_t key = id_u64(hd.span_id);
@@ -428,6 +441,11 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
     }
     if (have < hd.frag_count || (hd.span_flags & span_flag_fragment_lost))
       fragments_lost.store(fragments_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (hd.span_flags & span_flag_skeleton) {
+      keep_skeleton(rec, size, &scratch);
+      if (it != fragments.end()) fragments.erase(it);
+      return;
+    }
     ok = decode(rec, size, &scratch);
     if (it != fragments.end()) fragments.erase(it);
   }
@@ -439,6 +457,69 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
     if (exporters.empty())
       no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (auto& e : exporters) exporter_counters::bump(e->counters.failed);
+  }
+}
+
+// A skeleton record (a span of a trace the rate dropped) goes to the tail table, flattened when
+// it had fragments (a long runtime name and error message).
+void engine::keep_skeleton(const unsigned char* rec, std::size_t size, std::string* joined) noexcept {
+  span_data hd;
+  std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
+  if (!tail) {  // a span begun under an earlier engine that kept the tail: nothing to keep it in
+    tail_discarded.store(tail_discarded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return;
+  }
+  const unsigned char* flat = rec;
+  std::size_t n = size;
+  try {
+    if (joined != nullptr) {
+      const unsigned char* var = rec + sizeof(record_header) + sizeof(span_data);
+      if (joined->size() + hd.var_len > 60000) joined->clear();  // keep the record's own items
+      joined->append(reinterpret_cast<const char*>(var), hd.var_len);
+      hd.var_len = static_cast<std::uint16_t>(joined->size());
+      hd.frag_count = 0;
+      flat_rec_.assign(reinterpret_cast<const char*>(rec), sizeof(record_header));
+      flat_rec_.append(reinterpret_cast<const char*>(&hd), sizeof hd);
+      flat_rec_.append(*joined);
+      flat = reinterpret_cast<const unsigned char*>(flat_rec_.data());
+      n = flat_rec_.size();
+    }
+    const bool root = hd.parent_remote != 1;  // no parent, or a remote one: the local root
+    const std::uint64_t start = clock.to_ns(hd.start), end = clock.to_ns(hd.end);
+    tail->add(hd.trace_id, flat, n, root, hd.status == 2, end > start ? end - start : 0, pass_now_,
+              passes.load(std::memory_order_relaxed));
+  } catch (...) {  // out of memory: the span is lost, and counted
+    tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+}
+
+void engine::settle(tail_verdict v, const std::vector<std::string>& records) noexcept {
+  for (const std::string& r : records) {
+    if (v == tail_verdict::discard) {
+      tail_discarded.store(tail_discarded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      continue;
+    }
+    if (v == tail_verdict::evicted) {
+      tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      continue;
+    }
+    // Kept: the local root says why (the record's sample_reason), then it is an ordinary span.
+    try {
+      settle_rec_ = r;
+    } catch (...) {
+      tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      continue;
+    }
+    settle_rec_[sizeof(record_header) + offsetof(span_data, sample_reason)] =
+        static_cast<char>(v == tail_verdict::keep_error ? reason_error : reason_slow);
+    tail_kept.store(tail_kept.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (decode(reinterpret_cast<const unsigned char*>(settle_rec_.data()), settle_rec_.size(), nullptr)) {
+      export_view();
+    } else {
+      decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      if (exporters.empty()) no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      for (auto& e : exporters) exporter_counters::bump(e->counters.failed);
+    }
   }
 }
 
@@ -515,6 +596,13 @@ bool engine::drain_pass(bool final_pass) noexcept {
     fragments.clear();
   }
   const std::uint64_t now = clock.to_ns(ticks());
+  if (tail) {
+    try {
+      tail->decide(now, passes.load(std::memory_order_relaxed), final_pass && tail_all_);
+    } catch (...) {
+    }
+    tail_pending.store(tail->pending_traces(), std::memory_order_relaxed);
+  }
   for (auto& e : exporters) e->tick(now);
   passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return any;
@@ -572,6 +660,7 @@ void engine::drain_main() noexcept {
     if (!abandoned) {
       const auto until = final_until;
       lk.unlock();
+      tail_all_ = true;  // shutdown: every pending skeleton trace is decided with what it has
       drain_pass(false);
       drain_pass(true);
       bool ok = true;
@@ -638,7 +727,11 @@ stats_snapshot engine::snapshot() noexcept {
     read_exporter_stats(s);
   }
   s.spans_created = written + ring_full + sampled;
-  s.spans_sampled_out = sampled;
+  const std::uint64_t discarded = tail_discarded.load(std::memory_order_relaxed);
+  s.spans_sampled_out = sampled + discarded;
+  s.dropped.tail_evicted = tail_evicted.load(std::memory_order_relaxed);
+  s.tail_kept = tail_kept.load(std::memory_order_relaxed);
+  s.tail_pending = tail_pending.load(std::memory_order_relaxed);
   s.dropped.ring_full = ring_full;
   s.dropped.no_exporter = no_exporter.load(std::memory_order_relaxed);
   s.dropped.shutdown_deadline = shutdown_dropped.load(std::memory_order_relaxed);
@@ -653,7 +746,7 @@ stats_snapshot engine::snapshot() noexcept {
     s.dropped.too_large = x.dropped.too_large;
     s.dropped.shutdown_deadline += x.dropped.shutdown_deadline;
   }
-  const std::uint64_t settled = s.spans_exported + s.dropped.total() - s.dropped.ring_full;
+  const std::uint64_t settled = s.spans_exported + s.dropped.total() - s.dropped.ring_full + discarded;
   s.spans_pending = written > settled ? written - settled : 0;
   s.traces_exported = traces.load(std::memory_order_relaxed);
   s.attributes_dropped = attrs_over_limit.load(std::memory_order_relaxed);

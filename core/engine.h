@@ -19,16 +19,19 @@
 #include "export/exporter.h"
 #include "export/span_view.h"
 #include "ring/thread_state.h"
+#include "sampler/tail.h"
 #include "tracecraft/trace.h"
 
 namespace tracecraft::detail {
 
 /// Sample reasons stored in span_data::sample_reason.
-enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2 };
+enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2, reason_error = 3, reason_slow = 4 };
 /// `tracecraft.sampling.reason` on the local root of an exported trace.
 inline const char* reason_name(std::uint8_t r) noexcept {
   switch (r) {
     case reason_parent: return "parent";
+    case reason_error: return "error";
+    case reason_slow: return "slow";
     default: return "rate";
   }
 }
@@ -36,7 +39,7 @@ inline const char* reason_name(std::uint8_t r) noexcept {
 /// One running (or finished) engine. Engines are never freed: a thread may still hold a pointer
 /// taken just before shutdown, and a fork child abandons its parent's engine without touching its
 /// locks. Each init() makes a new one (a few KiB once its rings are released).
-struct engine {
+struct engine final : tail_sink {
   explicit engine(const config& c);
   ~engine() = delete;
 
@@ -46,7 +49,8 @@ struct engine {
   std::uint32_t gen = 0;
   std::size_t ring_bytes = 0;
   std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
-  std::uint8_t root_ts_bits = 0;  ///< span_flag_ts_th when a ratio sampler decides (kept roots write ot=th)
+  std::uint8_t root_ts_bits = 0;
+  bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)  ///< span_flag_ts_th when a ratio sampler decides (kept roots write ot=th)
   std::string ot_th;              ///< "ot=th:<threshold>", the trace state of a kept ratio-sampled trace
   std::vector<std::unique_ptr<exporter>> exporters;
 
@@ -65,6 +69,10 @@ struct engine {
   std::atomic<std::uint64_t> fragments_lost{0};
   std::atomic<std::uint64_t> attrs_over_limit{0};
   std::atomic<std::uint64_t> tracestate_lost{0};
+  std::atomic<std::uint64_t> tail_discarded{0};  ///< skeleton spans of traces decided uninteresting (sampled out)
+  std::atomic<std::uint64_t> tail_evicted{0};    ///< skeleton spans dropped from a full table
+  std::atomic<std::uint64_t> tail_kept{0};
+  std::atomic<std::uint64_t> tail_pending{0};    ///< traces in the table (drain writes)
   std::atomic<std::uint64_t> passes{0};
 
   // ---- lifecycle -----------------------------------------------------------------------
@@ -109,6 +117,10 @@ struct engine {
   };
   std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id
   std::vector<parked> parked_spans;
+  std::unique_ptr<tail_table> tail;  ///< skeletons of dropped traces (null unless keep_tail)
+  std::string flat_rec_;             ///< a skeleton record with its fragments joined
+  std::string settle_rec_;           ///< a kept skeleton record, re-tagged with its reason
+  bool tail_all_ = false;            ///< shutdown: decide every pending trace
 
   void register_ring(thread_state* ts) noexcept;
   bool start_drain() noexcept;
@@ -117,6 +129,8 @@ struct engine {
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   void export_view() noexcept;
+  void settle(tail_verdict v, const std::vector<std::string>& records) noexcept override;
+  void keep_skeleton(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   void fold_and_release(thread_state* ts) noexcept;
   stats_snapshot snapshot() noexcept;
   void read_exporter_stats(stats_snapshot& s) noexcept;  ///< caller holds registry_mu

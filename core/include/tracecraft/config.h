@@ -40,6 +40,11 @@ struct config {
   std::string jsonl_path = "traces/tracecraft.jsonl";                    ///< TRACECRAFT_JSONL_PATH
 
   sampler_kind sampler = sampler_kind::parentbased_always_on;  ///< OTEL_TRACES_SAMPLER (TRACECRAFT_SAMPLING_RATE alone: parentbased_traceidratio)
+  bool always_keep_errors = true;          ///< TRACECRAFT_ALWAYS_KEEP_ERRORS: a trace the rate drops is kept if any span failed
+  bool always_keep_slow = false;           ///< TRACECRAFT_ALWAYS_KEEP_SLOW: ... or if its root took TRACECRAFT_SLOW_THRESHOLD_MS
+  std::uint32_t slow_threshold_ms = 5000;  ///< TRACECRAFT_SLOW_THRESHOLD_MS (inclusive)
+  std::uint32_t pending_traces = 10000;    ///< TRACECRAFT_PENDING_TRACES: dropped traces held until their root ends
+  std::uint32_t decision_wait_ms = 30000;  ///< TRACECRAFT_DECISION_WAIT_MS: the longest a root is waited for
   double sampling_rate = 1.0;          ///< the ratio samplers' probability: OTEL_TRACES_SAMPLER_ARG or TRACECRAFT_SAMPLING_RATE, in [0, 1]
   std::uint32_t ring_kb = 256;         ///< TRACECRAFT_RING_KB, per producer thread, power of two
   int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)

@@ -33,9 +33,10 @@ struct dropped_counts {
   std::uint64_t rejected = 0;           ///< refused by the collector (4xx other than 429, partial success)
   std::uint64_t retry_exhausted = 0;    ///< retryable failures until retries or OTEL_BSP_EXPORT_TIMEOUT ran out
   std::uint64_t too_large = 0;          ///< one span over the request limit, or 413 from the collector
+  std::uint64_t tail_evicted = 0;       ///< a skeleton trace pushed out of a full TRACECRAFT_PENDING_TRACES table
   std::uint64_t total() const noexcept {
     return ring_full + export_failed + no_exporter + shutdown_deadline + queue_full + rate_limited + rejected +
-           retry_exhausted + too_large;
+           retry_exhausted + too_large + tail_evicted;
   }
 };
 
@@ -63,6 +64,8 @@ struct stats_snapshot {
   std::uint64_t traces_exported = 0; ///< local root spans exported (one per trace per process)
   std::uint64_t attributes_dropped = 0;  ///< over OTEL_*_COUNT_LIMIT (attributes, events, links)
   std::uint64_t fragments_lost = 0;      ///< spans exported without some of their overflow data
+  std::uint64_t tail_kept = 0;           ///< skeleton spans exported because their trace failed or was slow
+  std::uint64_t tail_pending = 0;        ///< skeleton traces waiting for their root to end
   std::uint64_t tracestate_lost = 0;     ///< spans exported without their incoming tracestate (its table slot was reused)
   std::uint64_t spans_pending = 0;       ///< written to rings, not yet exported
   std::uint32_t threads = 0;             ///< producer threads with a live ring

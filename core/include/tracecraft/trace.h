@@ -72,6 +72,8 @@ struct span_context {
   bool sampled() const noexcept { return (flags & flag_sampled) != 0; }
 };
 static_assert(std::is_trivially_copyable_v<span_context> && sizeof(span_context) == 32);
+static_assert(offsetof(span_context, remote) == offsetof(span_context, flags) + 1 &&
+              offsetof(span_context, ts) == offsetof(span_context, flags) + 2);
 
 /// A host-supplied 16-byte trace id (for example derived from a request id).
 struct trace_id {
@@ -187,7 +189,9 @@ inline constexpr std::uint8_t span_flag_ts_th = 0x08;
 inline constexpr std::uint8_t span_flag_ts_rv = 0x10;
 /// ... and keep the `th` of the incoming tracestate (consistent with the decision).
 inline constexpr std::uint8_t span_flag_ts_keep_th = 0x20;
-inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv | span_flag_ts_keep_th;
+/// A skeleton span (a trace the rate dropped, recorded for the tail); children inherit it.
+inline constexpr std::uint8_t span_flag_skeleton = 0x40;
+inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv | span_flag_ts_keep_th | span_flag_skeleton;
 
 inline constexpr std::size_t inline_bytes = TC_SPAN_INLINE_BYTES;
 static_assert(inline_bytes >= 64 && inline_bytes <= 60000);
@@ -295,6 +299,10 @@ class span_base {
   /// True when this span records (engine on, trace sampled, not yet ended). Setters on a span
   /// that does not record cost one branch; the `TC_SET` macro also skips evaluating arguments.
   bool recording() const noexcept { return state_ == state_recording; }
+  /// True for a skeleton: a span of a trace the rate dropped, kept cheaply (ids, name, times,
+  /// status, error message; no attributes, events, links or payloads) until its root ends, in
+  /// case the trace fails or is slow (TRACECRAFT_ALWAYS_KEEP_ERRORS / _SLOW).
+  bool skeleton() const noexcept { return state_ == state_skeleton; }
 
   /// This span's context (for links, adoption in other threads and propagation). For a span
   /// that does not record it is the context its children inherit.
@@ -381,7 +389,7 @@ class span_base {
   /// Status ERROR with a message (copied). Ok is final: an error after set_ok() is ignored.
   void set_error(std::string_view message) noexcept {
     if constexpr (detail::compiled_in) {
-      if (!recording() || d_.status == 1) return;
+      if (!keeps_status() || d_.status == 1) return;
       d_.status = 2;
       if (message.empty()) return;
       std::string_view m = cap_value(message);
@@ -397,7 +405,7 @@ class span_base {
   }
   void set_ok() noexcept {
     if constexpr (detail::compiled_in) {
-      if (recording()) d_.status = 1;
+      if (keeps_status()) d_.status = 1;
     }
   }
 
@@ -433,7 +441,16 @@ class span_base {
  protected:
   // unsampled: shares its parent's context; unsampled_root: a new trace that is not recorded
   // (its context is installed so children inherit the decision).
-  enum : std::uint8_t { state_off = 0, state_unsampled = 1, state_recording = 2, state_ended = 3, state_unsampled_root = 4 };
+  // skeleton: records ids, name, times and status only (a dropped trace kept for its tail).
+  enum : std::uint8_t {
+    state_off = 0,
+    state_unsampled = 1,
+    state_recording = 2,
+    state_ended = 3,
+    state_unsampled_root = 4,
+    state_skeleton = 5,
+  };
+  bool keeps_status() const noexcept { return state_ == state_recording || state_ == state_skeleton; }
 
   span_base() noexcept = default;
 
@@ -447,8 +464,12 @@ class span_base {
       const span_context& p = parent != nullptr ? *parent : t.ctx;
       if (TC_LIKELY(tid == nullptr && p.valid())) {
         // A local unsampled parent: inherit, count, nothing else. A remote parent, sampled or
-        // not, goes to the sampler (begin_child).
-        if (TC_UNLIKELY(!p.sampled()) && TC_LIKELY(!p.remote)) {
+        // not, goes to the sampler, and a skeleton parent makes a skeleton (begin_child).
+        // One load and one test: flags, remote and ts are adjacent bytes of the context.
+        std::uint32_t word;
+        std::memcpy(&word, &p.flags, 4);
+        constexpr std::uint32_t follow = flag_sampled | 0xFF00u | (std::uint32_t{detail::span_flag_skeleton} << 16);
+        if (TC_UNLIKELY((word & follow) == 0)) {
           std::memcpy(d_.trace_id, p.trace_id, 16);
           std::memcpy(d_.span_id, p.span_id, 8);
           d_.trace_flags = p.flags;
@@ -472,7 +493,7 @@ class span_base {
   }
   void set_kind(kind k) noexcept { d_.kind = static_cast<std::uint8_t>(k); }
   void set_runtime_name(std::string_view n) noexcept {
-    if (!recording()) return;
+    if (!keeps_status()) return;
     n = detail::utf8_prefix(n, 200);
     unsigned char* p = reserve(4 + n.size());
     if (p == nullptr) return;
@@ -483,7 +504,7 @@ class span_base {
   }
   void end_impl() noexcept {
     if constexpr (detail::compiled_in) {
-      if (state_ == state_recording) detail::finish(*this);
+      if (keeps_status()) detail::finish(*this);
       state_ = state_ended;
     }
   }
@@ -491,7 +512,7 @@ class span_base {
     state_ = o.state_;
     installed_ = false;  // only scoped spans install, and they do not move
     std::memcpy(&d_, &o.d_, sizeof(d_));
-    if (state_ == state_recording) std::memcpy(var_, o.var_, d_.var_len);
+    if (keeps_status()) std::memcpy(var_, o.var_, d_.var_len);
     o.state_ = state_ended;
   }
 
