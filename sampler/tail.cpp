@@ -2,6 +2,7 @@
 // sampler/tail.cpp — the pending-trace table of skeletons (see tail.h).
 #include "sampler/tail.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tracecraft::detail {
@@ -17,8 +18,15 @@ void tail_table::settle(map::iterator it, tail_verdict v, std::uint64_t now_ns) 
   it->second.records.clear();
   if (spare_.size() < 1024) spare_.push_back(std::move(it->second.records));
   if (v != tail_verdict::evicted) {  // an evicted trace has no memo: its late spans go the same way
-    decided_[it->first] = memo{v, now_ns + s_.wait_ns};
-    decided_order_.emplace_back(it->first, now_ns + s_.wait_ns);
+    // Remembered for 10 waits (at least a minute), at most max_traces decisions: spans that end
+    // after their root (an async root ended early, a trace decided on the wait) follow it.
+    const std::uint64_t until = now_ns + std::max<std::uint64_t>(10 * s_.wait_ns, 60000000000ull);
+    decided_[it->first] = memo{v, until};
+    decided_order_.emplace_back(it->first, until);
+    if (decided_order_.size() > s_.max_traces) {
+      decided_.erase(decided_order_.front().first);
+      decided_order_.pop_front();
+    }
   }
   pending_.erase(it);
 }

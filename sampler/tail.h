@@ -6,8 +6,9 @@
 // published before the root's (children that ended earlier, on any thread) are all read by then.
 // Kept when a span at any depth failed, or the root took at least the slow threshold; otherwise
 // discarded (counted as sampled out). A trace whose root never comes is decided after the wait
-// with what it has. A full table evicts its oldest trace (counted). Decisions are remembered for
-// the wait, so a span that ends after its root follows its trace. Drain thread only.
+// with what it has. A full table evicts its oldest trace (counted). Decisions are remembered (10
+// waits, at least a minute, at most max_traces of them), so a span that ends after its trace was
+// decided follows it. Drain thread only.
 #pragma once
 
 #include <cstddef>

@@ -34,6 +34,7 @@ struct options {
   std::uint64_t seed = 42;
   double error_rate = 0.02;
   double slow_rate = 0.02;
+  double slow_ms = 100;  // a slowed request's response completes this much later (its root ends late)
   double agent_rate = 0.2;
   int max_batch = 16;
   double step_us = 400;  // fake decode step (a GPU step scaled down so the demo runs in seconds)
@@ -52,7 +53,7 @@ struct request {
   bool slow = false;
   bool agent = false;
   std::string prompt;
-  clk::time_point arrived, first_token;
+  clk::time_point arrived, first_token, end_at;
   tc::async_span root, queue, decode;
 };
 
@@ -130,6 +131,7 @@ bool parse_args(int argc, char** argv, options& o) {
     else if (a == "--seed") o.seed = std::strtoull(next("--seed"), nullptr, 10);
     else if (a == "--error-rate") o.error_rate = std::atof(next("--error-rate"));
     else if (a == "--slow-rate") o.slow_rate = std::atof(next("--slow-rate"));
+    else if (a == "--slow-ms") o.slow_ms = std::max(0.0, std::atof(next("--slow-ms")));
     else if (a == "--agent-rate") o.agent_rate = std::atof(next("--agent-rate"));
     else if (a == "--max-batch") o.max_batch = std::max(1, std::atoi(next("--max-batch")));
     else if (a == "--step-us") o.step_us = std::atof(next("--step-us"));
@@ -138,7 +140,7 @@ bool parse_args(int argc, char** argv, options& o) {
     else if (a == "--untraced") o.untraced = true;
     else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: tracecraft-demo [--requests N] [--seed S] [--error-rate P] [--slow-rate P]\n"
+          "usage: tracecraft-demo [--requests N] [--seed S] [--error-rate P] [--slow-rate P] [--slow-ms MS]\n"
           "                       [--agent-rate P] [--max-batch B] [--step-us US] [--prompts FILE]\n"
           "                       [--untraced] [--summary-json FILE]\n"
           "Tracing is configured by OTEL_* / TRACECRAFT_* variables (see tracecraft-envcheck).\n");
@@ -236,6 +238,7 @@ int main(int argc, char** argv) {
   auto work = make_workload(o, prompts);
   channel<request*> waiting;
   channel<stream_msg> stream;
+  channel<request*> late;
   std::atomic<int> failed{0};
   std::vector<double> ttft_ms;
   const auto t0 = clk::now();
@@ -352,13 +355,28 @@ int main(int argc, char** argv) {
         r.root.set_ok();
       }
       ttft_ms.push_back(std::chrono::duration<double, std::milli>(r.first_token - r.arrived).count());
-      r.root.end();
+      if (r.slow) {  // a slowed response completes --slow-ms later, without holding up the others
+        r.end_at = clk::now() + std::chrono::microseconds(static_cast<std::int64_t>(o.slow_ms * 1000));
+        late.push(&r);
+      } else {
+        r.root.end();
+      }
+    }
+    late.close();
+  });
+  // Finisher thread: ends the slowed requests' roots at their time (pushed in deadline order).
+  std::thread finisher([&] {
+    request* r = nullptr;
+    while (late.pop(r)) {
+      std::this_thread::sleep_until(r->end_at);
+      r->root.end();
     }
   });
 
   accept.join();
   scheduler.join();
   streamer.join();
+  finisher.join();
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   int slow = 0;
   for (auto& r : work) slow += r->slow ? 1 : 0;
@@ -384,7 +402,8 @@ int main(int argc, char** argv) {
       return "{\"ring_full\":" + u(d.ring_full) + ",\"export_failed\":" + u(d.export_failed) + ",\"no_exporter\":" +
              u(d.no_exporter) + ",\"shutdown_deadline\":" + u(d.shutdown_deadline) + ",\"queue_full\":" + u(d.queue_full) +
              ",\"rate_limited\":" + u(d.rate_limited) + ",\"rejected\":" + u(d.rejected) + ",\"retry_exhausted\":" +
-             u(d.retry_exhausted) + ",\"too_large\":" + u(d.too_large) + ",\"total\":" + u(d.total()) + "}";
+             u(d.retry_exhausted) + ",\"too_large\":" + u(d.too_large) + ",\"tail_evicted\":" + u(d.tail_evicted) +
+             ",\"total\":" + u(d.total()) + "}";
     };
     std::string exporters;
     for (std::uint32_t i = 0; i < s.exporter_count; ++i) {
@@ -400,10 +419,22 @@ int main(int argc, char** argv) {
                   "\"requests_failed\":%d,\"requests_slow\":%d,\"wall_seconds\":%.6f,\"requests_per_second\":%.3f,"
                   "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s",
                   failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true");
+    // The requests the demo failed and slowed, by trace id: tests check each is exported.
+    auto ids = [&](bool failed_ones) {
+      std::string list;
+      for (auto& r : work) {
+        if (failed_ones ? !r->will_fail : !r->slow) continue;
+        char hex[33];
+        for (int b = 0; b < 16; ++b) std::snprintf(hex + 2 * b, 3, "%02x", r->tid.bytes[b]);
+        list += std::string(list.empty() ? "" : ",") + "\"" + hex + "\"";
+      }
+      return "[" + list + "]";
+    };
     const std::string json = "{\"requests\":" + std::to_string(o.requests) + ",\"spans_created\":" + u(s.spans_created) +
                              ",\"spans_exported\":" + u(s.spans_exported) + ",\"spans_sampled_out\":" +
                              u(s.spans_sampled_out) + ",\"spans_dropped\":" + drops(s.dropped) + ",\"spans_pending\":" +
-                             u(s.spans_pending) + ",\"traces_exported\":" + u(s.traces_exported) + "," + tail +
+                             u(s.spans_pending) + ",\"traces_exported\":" + u(s.traces_exported) + ",\"failed_trace_ids\":" + ids(true) +
+                             ",\"slowed_trace_ids\":" + ids(false) + ",\"tail_kept\":" + u(s.tail_kept) + "," + tail +
                              ",\"exporters\":[" + exporters + "]}\n";
     std::fputs(json.c_str(), f);
     std::fclose(f);

@@ -34,7 +34,8 @@ demo_run run_demo(const tct::temp_dir& dir, const std::string& tag, std::vector<
   d.summary = tct::slurp(dir.file(tag + ".json"));
   if (d.r.exit_code == 0) {  // the accounting identity, from the demo's own summary
     const auto dropped = field(d.summary, "ring_full") + field(d.summary, "export_failed") +
-                         field(d.summary, "no_exporter") + field(d.summary, "shutdown_deadline");
+                         field(d.summary, "no_exporter") + field(d.summary, "shutdown_deadline") +
+                         field(d.summary, "tail_evicted");
     CHECK(field(d.summary, "spans_created") ==
           field(d.summary, "spans_exported") + dropped + field(d.summary, "spans_sampled_out"));
     CHECK(field(d.summary, "spans_pending") == 0);
@@ -49,7 +50,65 @@ std::set<std::string> request_trace_ids(const std::vector<tct::span>& spans) {
   return ids;
 }
 
+// The quoted ids of a JSON array of strings in the summary.
+std::vector<std::string> id_list(const std::string& json, const std::string& key) {
+  const auto at = json.find("\"" + key + "\":[");
+  REQUIRE_MESSAGE(at != std::string::npos, key << " missing");
+  const auto end = json.find(']', at);
+  std::vector<std::string> out;
+  for (auto q = json.find('"', at + key.size() + 3); q < end; q = json.find('"', q + 1)) {
+    const auto close = json.find('"', q + 1);
+    out.push_back(json.substr(q + 1, close - q - 1));
+    q = close;
+  }
+  return out;
+}
+
+// Request traces exported, with the reason their root gives.
+std::map<std::string, std::string> request_reasons(const std::vector<tct::span>& spans) {
+  std::map<std::string, std::string> out;
+  for (const auto& s : spans)
+    if (s.name == "POST /v1/chat/completions") out[s.trace_id] = s.attrs.at("tracecraft.sampling.reason").s;
+  return out;
+}
+
 }  // namespace
+
+TEST_CASE("tracecraft-demo at 1%: every failed and every slowed request is exported, with its reason") {
+  tct::temp_dir dir;
+  const auto d = run_demo(dir, "tail", {"--requests", "300", "--seed", "11", "--error-rate", "0.03", "--slow-rate", "0.03", "--slow-ms", "400"},
+                          {"TRACECRAFT_SAMPLING_RATE=0.01", "TRACECRAFT_ALWAYS_KEEP_SLOW=true", "TRACECRAFT_SLOW_THRESHOLD_MS=300"});
+  REQUIRE(d.r.exit_code == 0);
+  const auto failed = id_list(d.summary, "failed_trace_ids"), slowed = id_list(d.summary, "slowed_trace_ids");
+  CHECK(failed.size() >= 3);
+  CHECK(slowed.size() >= 3);
+  const auto reasons = request_reasons(d.spans);
+  for (const auto& id : failed) {
+    REQUIRE_MESSAGE(reasons.count(id) == 1, "failed request " << id << " not exported");
+    CHECK(reasons.at(id) == "error");  // errors come first
+  }
+  for (const auto& id : slowed) {
+    REQUIRE_MESSAGE(reasons.count(id) == 1, "slowed request " << id << " not exported");
+    CHECK((reasons.at(id) == "slow" || reasons.at(id) == "error"));
+  }
+  std::map<std::string, int> per_trace;
+  for (const auto& s : d.spans) ++per_trace[s.trace_id];
+  for (const auto& id : failed) CHECK(per_trace[id] >= 4);  // root, queue, prefill, decode: the whole skeleton
+  CHECK(field(d.summary, "tail_kept") > 0);
+}
+
+TEST_CASE("tracecraft-demo: the same seed and rate export the same request traces on two runs") {
+  tct::temp_dir dir;
+  const std::vector<std::string> args = {"--requests", "300", "--seed", "5", "--error-rate", "0.05", "--slow-rate", "0"};
+  const auto a = run_demo(dir, "d1", args, {"TRACECRAFT_SAMPLING_RATE=0.05"});
+  const auto b = run_demo(dir, "d2", args, {"TRACECRAFT_SAMPLING_RATE=0.05"});
+  REQUIRE(a.r.exit_code == 0);
+  REQUIRE(b.r.exit_code == 0);
+  const auto ra = request_reasons(a.spans), rb = request_reasons(b.spans);
+  CHECK(ra == rb);  // the same traces, kept for the same reasons
+  CHECK(ra.size() > 10);
+  for (const auto& id : id_list(a.summary, "failed_trace_ids")) CHECK(ra.count(id) == 1);
+}
 
 TEST_CASE("tracecraft-demo: complete request traces in JSONL, summary consistent with the file") {
   tct::temp_dir dir;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "harness.h"
 #include "tracecraft/trace.h"
@@ -294,5 +295,164 @@ TEST_SUITE("sampling") {
     CHECK(c.sampler == tc::sampler_kind::parentbased_always_on);
     REQUIRE(p.size() == 1);
     CHECK(p[0].message.find("does not implement") != std::string::npos);
+  }
+}
+
+TEST_SUITE("keeping the tail") {
+  // Rate 0 with the tail kept: every trace is a skeleton until the drain decides.
+  tc::config tail_config(const std::string& path) {
+    auto c = sampling_config(path, tc::sampler_kind::parentbased_traceidratio, 0.0);
+    c.always_keep_errors = true;
+    return c;
+  }
+
+  TEST_CASE("an error at depth 3 keeps its whole trace at rate 0; the others are sampled out") {
+    tct::temp_dir dir;
+    REQUIRE(tc::init(tail_config(dir.file("out.jsonl"))) == tc::status::ok);
+    for (int i = 0; i < 50; ++i) {
+      tc::span root("request", tc::kind::server);
+      CHECK(root.skeleton());
+      CHECK_FALSE(root.recording());
+      root.set("ignored", 1);  // a skeleton keeps no attributes
+      tc::span a("agent", tc::kind::agent);
+      tc::span b("tool", tc::kind::tool);
+      tc::span c("llm", tc::kind::llm);
+      CHECK(c.skeleton());
+      if (i == 17) c.set_error("model crashed");
+    }
+    {  // an error on a span ended on another thread counts too
+      tc::async_span root("other_thread_root", tc::kind::server);
+      tc::async_span child("worker", tc::kind::internal, root.context());
+      std::thread([&] {
+        child.set_error("worker failed");
+        child.end();
+      }).join();
+      root.end();
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.tail_kept == 6);
+    CHECK(st.spans_sampled_out == 49 * 4);
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 6);
+    const auto* root = tct::find(spans, "request");
+    const auto* llm = tct::find(spans, "llm");
+    REQUIRE(root);
+    REQUIRE(llm);
+    CHECK(root->attrs.at("tracecraft.sampling.reason").s == "error");
+    CHECK_FALSE(root->has("ignored"));
+    CHECK(root->has("run_id"));
+    CHECK(llm->status_code == 2);
+    CHECK(llm->status_message == "model crashed");
+    CHECK(llm->trace_id == root->trace_id);
+    CHECK((root->flags & 0x1) == 0);  // not sampled at the edge: the W3C flag says so
+    CHECK(root->trace_state.empty());  // kept for its error, not by probability: no th
+    CHECK(tct::find(spans, "other_thread_root")->attrs.at("tracecraft.sampling.reason").s == "error");
+    CHECK(tct::find(spans, "worker")->status_message == "worker failed");
+  }
+
+  TEST_CASE("a slow root keeps its trace (threshold inclusive); a fast one does not") {
+    tct::temp_dir dir;
+    auto c = tail_config(dir.file("out.jsonl"));
+    c.always_keep_errors = false;
+    c.always_keep_slow = true;
+    c.slow_threshold_ms = 30;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    {
+      tc::span root("slow", tc::kind::server);
+      tc::span child("work", tc::kind::internal);
+      std::this_thread::sleep_for(40ms);
+    }
+    { tc::span root("fast", tc::kind::server); }
+    {
+      tc::span root("fast_error", tc::kind::server);
+      root.set_error("errors are not kept: TRACECRAFT_ALWAYS_KEEP_ERRORS=false");
+    }
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 2);
+    CHECK(tct::find(spans, "slow")->attrs.at("tracecraft.sampling.reason").s == "slow");
+    CHECK(tct::find(spans, "work") != nullptr);
+  }
+
+  TEST_CASE("a full table evicts its oldest undecided trace, counted; an error already seen is kept instead") {
+    tct::temp_dir dir;
+    auto c = tail_config(dir.file("out.jsonl"));
+    c.pending_traces = 2;
+    c.drain_interval_ms = 1;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    // Three open requests whose children end: the table holds two.
+    tc::async_span r1("r1", tc::kind::server), r2("r2", tc::kind::server), r3("r3", tc::kind::server);
+    { tc::async_span x("c1", tc::kind::internal, r1.context()); }
+    REQUIRE(tc::flush(2s));
+    {
+      tc::async_span x("c2", tc::kind::internal, r2.context());
+      x.set_error("failed");
+    }
+    REQUIRE(tc::flush(2s));
+    { tc::async_span x("c3", tc::kind::internal, r3.context()); }  // evicts r1 (no error, no root yet)
+    REQUIRE(tc::flush(2s));
+    { tc::async_span x("c4", tc::kind::internal, r1.context()); }  // r1 comes back: evicts r2, which failed: kept
+    REQUIRE(tc::flush(2s));
+    const auto mid = tc::stats();
+    CHECK(mid.dropped.tail_evicted == 1);  // c1
+    CHECK(mid.tail_kept == 1);             // c2, kept early
+    r1.end();
+    r2.end();  // its trace was decided (kept): the late root follows it
+    r3.end();
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.dropped.tail_evicted == 1);
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    CHECK(spans.size() == 2);
+    CHECK(tct::find(spans, "c2") != nullptr);
+    CHECK(tct::find(spans, "r2") != nullptr);
+  }
+
+  TEST_CASE("a trace whose root never ends is decided after TRACECRAFT_DECISION_WAIT_MS") {
+    tct::temp_dir dir;
+    auto c = tail_config(dir.file("out.jsonl"));
+    c.decision_wait_ms = 50;
+    c.drain_interval_ms = 1;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    tc::async_span root("long_request", tc::kind::server);
+    {
+      tc::async_span step("step", tc::kind::internal, root.context());
+      step.set_error("step failed");
+    }
+    std::this_thread::sleep_for(200ms);
+    REQUIRE(tc::flush(2s));
+    CHECK(tc::stats().tail_kept == 1);  // decided before the root ended
+    CHECK(tc::stats().tail_pending == 0);
+    root.end();
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    CHECK(tct::read_spans(dir.file("out.jsonl")).size() == 2);  // the root followed its kept trace
+  }
+
+  TEST_CASE("keeping the tail is off for always_off and when both switches are off") {
+    tct::temp_dir dir;
+    auto c = tail_config(dir.file("out.jsonl"));
+    c.sampler = tc::sampler_kind::always_off;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    {
+      tc::span root("request", tc::kind::server);
+      CHECK_FALSE(root.skeleton());
+      root.set_error("nobody keeps this");
+    }
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    CHECK(tc::stats().spans_sampled_out == 1);
+    c = tail_config(dir.file("out2.jsonl"));
+    c.always_keep_errors = false;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    {
+      tc::span root("request", tc::kind::server);
+      CHECK_FALSE(root.skeleton());
+    }
+    REQUIRE(tc::shutdown(5s));
   }
 }
