@@ -216,7 +216,7 @@ int decide_remote(const engine* e, const span_context& parent, std::uint8_t& rea
     case sampler_kind::traceidratio:
       reason = reason_rate;
       kept = keep(r, e->threshold);
-      if (kept) bits = span_flag_ts_th;
+      if (kept) bits = e->root_ts_bits;  // th, and provisional when sampling rules exist
       break;
   }
   if (!kept) return -1;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +18,7 @@
 #include "core/diag.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "sampler/rules.h"
 #include "sampler/tracestate_store.h"
 #include "sampler/w3c.h"
 
@@ -120,17 +122,35 @@ engine::engine(const config& c) : cfg(c) {
       root_ts_bits = span_flag_ts_th;
       break;
   }
+  default_threshold = threshold;
   char th[14];
   ot_th = "ot=th:" + std::string(th, w3c::format_th(threshold, th));
-  // Keeping the tail applies to what the rate drops (standards-free: TraceCraft's behaviour).
+  th_now_ = threshold;
+  ot_th_now_ = ot_th;
+  reason_names = {"rate", "rate", "parent", "error", "slow"};
+  reason_names.resize(reason_rule, "rate");
+  // Keeping the tail and the rules apply to what the rate decides (TraceCraft's behaviour).
   const bool ratio = cfg.sampler == sampler_kind::traceidratio || cfg.sampler == sampler_kind::parentbased_traceidratio;
   keep_tail = ratio && (cfg.always_keep_errors || cfg.always_keep_slow) && cfg.pending_traces > 0;
-  if (keep_tail) {
+  if (!cfg.sampling_rules.empty() && (!ratio || cfg.pending_traces == 0)) {
+    diag(log_level::warn, "sampling rules apply to the ratio samplers only, with TRACECRAFT_PENDING_TRACES > 0; ignored");
+  } else if (!cfg.sampling_rules.empty()) {
+    // The edge keeps, provisionally, every trace that the rate or some rule might keep: R >= the
+    // smallest threshold. The drain then applies the first matching rule's rate, or the rate.
+    double widest = cfg.sampling_rate;
+    for (std::size_t i = 0; i < cfg.sampling_rules.size() && reason_rule + i < 256; ++i) {
+      const sampling_rule& r = cfg.sampling_rules[i];
+      widest = std::max(widest, r.rate);
+      rule_threshold.push_back(threshold_rounded(r.rate));
+      reason_names.push_back("rule:" + r.name);
+    }
+    threshold = threshold_rounded(widest);
+    root_ts_bits |= span_flag_provisional;
+  }
+  if (keep_tail || !rule_threshold.empty()) {
     tail_settings t;
     t.max_traces = cfg.pending_traces;
     t.wait_ns = std::uint64_t{cfg.decision_wait_ms} * 1000000u;
-    t.keep_errors = cfg.always_keep_errors;
-    t.keep_slow = cfg.always_keep_slow;
     t.slow_ns = std::uint64_t{cfg.slow_threshold_ms} * 1000000u;
     tail = std::make_unique<tail_table>(t, *this);
   }
@@ -214,21 +234,22 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   v.span_id = d->span_id;
   v.parent_id = id_u64(d->parent_id) != 0 ? d->parent_id : nullptr;
   v.parent_remote = hd.parent_remote == 2;
-  const std::uint8_t ts_bits = hd.span_flags & span_flag_ts_mask;
+  const std::uint8_t ts_bits = hd.span_flags & span_flag_ts_state;
   if (hd.ts_handle == 0 && (ts_bits & ~span_flag_ts_keep_th) == span_flag_ts_th) {
-    v.trace_state = ot_th;  // the common case: a ratio-sampled trace of our own
+    v.trace_state = ot_th_now_;  // the common case: a ratio-sampled trace of our own
   } else if (hd.ts_handle == 0 && ts_bits == 0) {
     v.trace_state = {};
   } else {
     // An incoming tracestate (or a host id's rv): built once per (entry, bits, trace), reused
     // while the spans of one trace follow each other.
-    const bool same = hd.ts_handle == ts_cache_handle_ && ts_bits == ts_cache_bits_ &&
+    const bool same = hd.ts_handle == ts_cache_handle_ && ts_bits == ts_cache_bits_ && th_now_ == ts_cache_th_ &&
                       ((ts_bits & span_flag_ts_rv) == 0 || std::memcmp(ts_cache_trace_, d->trace_id, 16) == 0);
     if (!same) {
       bool lost = false;
       const std::uint64_t host_rv = (ts_bits & span_flag_ts_rv) ? randomness_from_host_id(d->trace_id) : 0;
-      ts_cache_len_ = build_tracestate(hd.ts_handle, ts_bits, threshold, host_rv, ts_cache_, &lost);
+      ts_cache_len_ = build_tracestate(hd.ts_handle, ts_bits, th_now_, host_rv, ts_cache_, &lost);
       ts_cache_handle_ = hd.ts_handle;
+      ts_cache_th_ = th_now_;
       ts_cache_bits_ = ts_bits;
       std::memcpy(ts_cache_trace_, d->trace_id, 16);
       if (lost) tracestate_lost.store(tracestate_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -267,7 +288,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       run_id_[2 * i + 1] = hexd[d->trace_id[i] & 15];
     }
     v.attrs.push_back(string_attr("run_id", std::string_view(run_id_, 32)));
-    v.attrs.push_back(string_attr("tracecraft.sampling.reason", reason_name(hd.sample_reason)));
+    v.attrs.push_back(string_attr("tracecraft.sampling.reason", reason_text(hd.sample_reason)));
   }
   const std::size_t derived = v.attrs.size();
 
@@ -420,7 +441,7 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
   std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
   bool ok;
   if (hd.frag_count == 0) {
-    if (hd.span_flags & span_flag_skeleton) return keep_skeleton(rec, size, nullptr);
+    if (hd.span_flags & (span_flag_skeleton | span_flag_provisional)) return hold_for_tail(rec, size, nullptr);
     ok = decode(rec, size, nullptr);
   } else {
     const std::uint64_t key = id_u64(hd.span_id);
@@ -441,8 +462,8 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
     }
     if (have < hd.frag_count || (hd.span_flags & span_flag_fragment_lost))
       fragments_lost.store(fragments_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (hd.span_flags & span_flag_skeleton) {
-      keep_skeleton(rec, size, &scratch);
+    if (hd.span_flags & (span_flag_skeleton | span_flag_provisional)) {
+      hold_for_tail(rec, size, &scratch);
       if (it != fragments.end()) fragments.erase(it);
       return;
     }
@@ -460,67 +481,162 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
   }
 }
 
-// A skeleton record (a span of a trace the rate dropped) goes to the tail table, flattened when
-// it had fragments (a long runtime name and error message).
-void engine::keep_skeleton(const unsigned char* rec, std::size_t size, std::string* joined) noexcept {
+const std::string& engine::reason_text(std::uint8_t r) const noexcept {
+  return r < reason_names.size() ? reason_names[r] : reason_names[reason_rate];
+}
+
+// A record the tail table holds until its trace is decided: a skeleton (a trace the rate
+// dropped) or a provisional span (sampling rules exist), with its joined fragments.
+void engine::hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept {
   span_data hd;
   std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
-  if (!tail) {  // a span begun under an earlier engine that kept the tail: nothing to keep it in
+  if (!tail) {  // begun under an earlier engine that held traces: nothing to hold it in
     tail_discarded.store(tail_discarded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return;
   }
-  const unsigned char* flat = rec;
-  std::size_t n = size;
   try {
-    if (joined != nullptr) {
-      const unsigned char* var = rec + sizeof(record_header) + sizeof(span_data);
-      if (joined->size() + hd.var_len > 60000) joined->clear();  // keep the record's own items
-      joined->append(reinterpret_cast<const char*>(var), hd.var_len);
-      hd.var_len = static_cast<std::uint16_t>(joined->size());
-      hd.frag_count = 0;
-      flat_rec_.assign(reinterpret_cast<const char*>(rec), sizeof(record_header));
-      flat_rec_.append(reinterpret_cast<const char*>(&hd), sizeof hd);
-      flat_rec_.append(*joined);
-      flat = reinterpret_cast<const unsigned char*>(flat_rec_.data());
-      n = flat_rec_.size();
-    }
     const bool root = hd.parent_remote != 1;  // no parent, or a remote one: the local root
     const std::uint64_t start = clock.to_ns(hd.start), end = clock.to_ns(hd.end);
-    tail->add(hd.trace_id, flat, n, root, hd.status == 2, end > start ? end - start : 0, pass_now_,
-              passes.load(std::memory_order_relaxed));
+    tail->add(hd.trace_id, rec, size, joined != nullptr ? std::string_view(*joined) : std::string_view(), root,
+              hd.status == 2, end > start ? end - start : 0, pass_now_, passes.load(std::memory_order_relaxed));
   } catch (...) {  // out of memory: the span is lost, and counted
     tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 }
 
-void engine::settle(tail_verdict v, const std::vector<std::string>& records) noexcept {
-  for (const std::string& r : records) {
-    if (v == tail_verdict::discard) {
-      tail_discarded.store(tail_discarded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      continue;
+namespace {
+// An attribute's value as text, for rules: strings as they are, numbers as written.
+bool attribute_text(const void* ctx, std::string_view key, std::string& text) {
+  const auto& attrs = *static_cast<const std::vector<attr_view>*>(ctx);
+  for (const attr_view& a : attrs) {
+    if (a.key != key) continue;
+    char buf[32];
+    switch (a.type) {
+      case value::type::boolean: text = a.b ? "true" : "false"; break;
+      case value::type::int64: text = std::to_string(a.i); break;
+      case value::type::float64: {
+        const auto r = std::to_chars(buf, buf + sizeof buf, a.d);
+        text.assign(buf, r.ptr);
+        break;
+      }
+      case value::type::string: text.assign(a.s); break;
     }
-    if (v == tail_verdict::evicted) {
-      tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      continue;
+    return true;
+  }
+  return false;
+}
+}  // namespace
+
+// Errors first, then slow roots, then (for a provisional trace) the first matching rule's rate,
+// then the sampler's rate; R is the one the edge used.
+tail_decision engine::judge(const tail_trace& t) noexcept {
+  tail_decision d;
+  if (t.error && cfg.always_keep_errors && keep_tail) {
+    d.verdict = tail_verdict::keep;
+    d.reason = reason_error;
+    return d;
+  }
+  if (t.slow && cfg.always_keep_slow && keep_tail) {
+    d.verdict = tail_verdict::keep;
+    d.reason = reason_slow;
+    return d;
+  }
+  const std::string_view first = tail_table::entry_record(t.records->front());
+  span_data hd;
+  std::memcpy(&hd, first.data() + sizeof(record_header), sizeof hd);
+  const tail_verdict none = t.evicting && !t.root_seen ? tail_verdict::evicted : tail_verdict::discard;
+  if (!(hd.span_flags & span_flag_provisional)) {
+    d.verdict = none;
+    return d;
+  }
+  std::uint64_t r = (hd.span_flags & span_flag_ts_rv) ? randomness_from_host_id(hd.trace_id) : randomness_from_id(hd.trace_id);
+  ot_facts facts;
+  if (hd.ts_handle != 0 && ts_store().facts(hd.ts_handle, facts) && facts.has_rv) r = facts.rv;
+  rule_subject subject;
+  subject.error = t.error;
+  if (t.root_seen) {
+    for (const std::string& e : *t.records) {
+      const std::string_view rec = tail_table::entry_record(e);
+      span_data rh;
+      std::memcpy(&rh, rec.data() + sizeof(record_header), sizeof rh);
+      if (rh.parent_remote == 1) continue;
+      try {
+        settle_joined_.assign(tail_table::entry_joined(e));
+      } catch (...) {
+        break;
+      }
+      const bool has_joined = !settle_joined_.empty();
+      if (!decode(reinterpret_cast<const unsigned char*>(rec.data()), rec.size(), has_joined ? &settle_joined_ : nullptr)) break;
+      subject.root_seen = true;
+      subject.root_name = view.name;
+      subject.root_duration_ns = view.end_ns - view.start_ns;
+      subject.attribute = &attribute_text;
+      subject.ctx = &view.attrs;
+      break;
     }
-    // Kept: the local root says why (the record's sample_reason), then it is an ordinary span.
+  }
+  for (std::size_t i = 0; i < rule_threshold.size(); ++i) {
+    bool match = false;
     try {
-      settle_rec_ = r;
+      match = rule_matches(cfg.sampling_rules[i], subject);
+    } catch (...) {
+    }
+    if (!match) continue;
+    d.has_th = true;
+    d.th = rule_threshold[i];
+    d.reason = static_cast<std::uint8_t>(reason_rule + i);
+    d.verdict = keep(r, d.th) ? tail_verdict::keep : tail_verdict::discard;
+    return d;
+  }
+  if (keep(r, default_threshold)) {
+    d.verdict = tail_verdict::keep;
+    d.reason = reason_rate;
+    d.has_th = true;
+    d.th = default_threshold;
+    return d;
+  }
+  d.verdict = none;
+  return d;
+}
+
+void engine::settle(const tail_decision& d, const std::vector<std::string>& records) noexcept {
+  if (d.verdict != tail_verdict::keep) {
+    auto& counter = d.verdict == tail_verdict::discard ? tail_discarded : tail_evicted;
+    counter.store(counter.load(std::memory_order_relaxed) + records.size(), std::memory_order_relaxed);
+    return;
+  }
+  if (d.has_th) {  // a probability decision: th is the threshold that decided
+    char th[14];
+    th_now_ = d.th;
+    ot_th_now_.assign("ot=th:").append(th, w3c::format_th(d.th, th));
+  }
+  for (const std::string& e : records) {
+    const std::string_view rec = tail_table::entry_record(e);
+    try {
+      settle_rec_.assign(rec);
+      settle_joined_.assign(tail_table::entry_joined(e));
     } catch (...) {
       tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       continue;
     }
-    settle_rec_[sizeof(record_header) + offsetof(span_data, sample_reason)] =
-        static_cast<char>(v == tail_verdict::keep_error ? reason_error : reason_slow);
+    // The local root says why; a trace kept for its error or slowness carries no th.
+    char* hdr = settle_rec_.data() + sizeof(record_header);
+    hdr[offsetof(span_data, sample_reason)] = static_cast<char>(d.reason);
+    if (!d.has_th)
+      hdr[offsetof(span_data, span_flags)] = static_cast<char>(hdr[offsetof(span_data, span_flags)] &
+                                                               ~(span_flag_ts_th | span_flag_ts_keep_th));
     tail_kept.store(tail_kept.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (decode(reinterpret_cast<const unsigned char*>(settle_rec_.data()), settle_rec_.size(), nullptr)) {
+    const bool has_joined = !settle_joined_.empty();
+    if (decode(reinterpret_cast<const unsigned char*>(settle_rec_.data()), settle_rec_.size(), has_joined ? &settle_joined_ : nullptr)) {
       export_view();
     } else {
       decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       if (exporters.empty()) no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      for (auto& e : exporters) exporter_counters::bump(e->counters.failed);
+      for (auto& x : exporters) exporter_counters::bump(x->counters.failed);
     }
   }
+  th_now_ = default_threshold;
+  ot_th_now_ = ot_th;
 }
 
 bool engine::drain_pass(bool final_pass) noexcept {

@@ -25,16 +25,8 @@
 namespace tracecraft::detail {
 
 /// Sample reasons stored in span_data::sample_reason.
-enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2, reason_error = 3, reason_slow = 4 };
-/// `tracecraft.sampling.reason` on the local root of an exported trace.
-inline const char* reason_name(std::uint8_t r) noexcept {
-  switch (r) {
-    case reason_parent: return "parent";
-    case reason_error: return "error";
-    case reason_slow: return "slow";
-    default: return "rate";
-  }
-}
+/// Why a trace was kept (`tracecraft.sampling.reason` on its local root); 16 + i: sampling rule i.
+enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2, reason_error = 3, reason_slow = 4, reason_rule = 16 };
 
 /// One running (or finished) engine. Engines are never freed: a thread may still hold a pointer
 /// taken just before shutdown, and a fork child abandons its parent's engine without touching its
@@ -50,7 +42,12 @@ struct engine final : tail_sink {
   std::size_t ring_bytes = 0;
   std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
   std::uint8_t root_ts_bits = 0;
-  bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)  ///< span_flag_ts_th when a ratio sampler decides (kept roots write ot=th)
+  bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)
+  std::uint64_t default_threshold = 0;        ///< the sampler's own threshold (`threshold` is the edge's: with rules, the largest rate's)
+  std::vector<std::uint64_t> rule_threshold;  ///< per sampling rule
+  std::vector<std::string> reason_names;      ///< tracecraft.sampling.reason by sample_reason (16 + i: rule i)
+  std::uint64_t th_now_ = 0;                  ///< the threshold decode writes as th (a rule's while its trace is exported)
+  std::string ot_th_now_;                     ///< "ot=th:<th_now_>"  ///< span_flag_ts_th when a ratio sampler decides (kept roots write ot=th)
   std::string ot_th;              ///< "ot=th:<threshold>", the trace state of a kept ratio-sampled trace
   std::vector<std::unique_ptr<exporter>> exporters;
 
@@ -104,6 +101,7 @@ struct engine final : tail_sink {
   char ts_cache_[512] = {};  // the last tracestate built from the store (decode)
   std::size_t ts_cache_len_ = 0;
   std::uint32_t ts_cache_handle_ = 0;
+  std::uint64_t ts_cache_th_ = 0;
   std::uint8_t ts_cache_bits_ = 0;
   std::uint8_t ts_cache_trace_[16] = {};
   std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
@@ -118,8 +116,8 @@ struct engine final : tail_sink {
   std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id
   std::vector<parked> parked_spans;
   std::unique_ptr<tail_table> tail;  ///< skeletons of dropped traces (null unless keep_tail)
-  std::string flat_rec_;             ///< a skeleton record with its fragments joined
-  std::string settle_rec_;           ///< a kept skeleton record, re-tagged with its reason
+  std::string settle_rec_;           ///< a kept record, re-tagged with its reason
+  std::string settle_joined_;        ///< its fragments
   bool tail_all_ = false;            ///< shutdown: decide every pending trace
 
   void register_ring(thread_state* ts) noexcept;
@@ -129,8 +127,10 @@ struct engine final : tail_sink {
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   void export_view() noexcept;
-  void settle(tail_verdict v, const std::vector<std::string>& records) noexcept override;
-  void keep_skeleton(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
+  tail_decision judge(const tail_trace& t) noexcept override;
+  void settle(const tail_decision& d, const std::vector<std::string>& records) noexcept override;
+  void hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept;
+  const std::string& reason_text(std::uint8_t r) const noexcept;
   void fold_and_release(thread_state* ts) noexcept;
   stats_snapshot snapshot() noexcept;
   void read_exporter_stats(stats_snapshot& s) noexcept;  ///< caller holds registry_mu

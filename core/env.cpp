@@ -9,11 +9,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <optional>
 #include <string>
 
 #include "core/diag.h"
+#include "sampler/rules.h"
 #include "tracecraft/trace.h"
 
 extern char** environ;
@@ -333,6 +336,12 @@ void resolve_sampler(const std::map<std::string, std::string>& env, config& c, s
   }
 }
 
+std::string show_rules(const config& c) {
+  std::string r;
+  for (const auto& x : c.sampling_rules) r += (r.empty() ? "" : ";") + x.name + ":rate=" + show_double(x.rate);
+  return r;
+}
+
 struct var_def {
   const char* name;
   const char* def;
@@ -390,6 +399,27 @@ const var_def k_vars[] = {
     TC_UINT_VAR("TRACECRAFT_SLOW_THRESHOLD_MS", slow_threshold_ms, 0, 2147483647, 5000, "a root at least this long (ms) is slow"),
     TC_UINT_VAR("TRACECRAFT_PENDING_TRACES", pending_traces, 0, 10000000, 10000, "dropped traces held until their root ends (0: keep no tail); a full table evicts the oldest (tail_evicted)"),
     TC_UINT_VAR("TRACECRAFT_DECISION_WAIT_MS", decision_wait_ms, 0, 2147483647, 30000, "the longest a held trace waits for its root before it is decided"),
+    {"TRACECRAFT_SAMPLING_RULES", "", "rules name:rate=R,name=glob|glob,attr=key[:value],error=true,min_duration_ms=N;... (first match wins, after errors and slow)",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       std::vector<std::string> problems;
+       detail::parse_rules_compact(v, c.sampling_rules, problems);
+       for (const auto& p : problems) s.add(n, v, p);
+     },
+     show_rules},
+    {"TRACECRAFT_SAMPLING_RULES_FILE", "", "a JSON file of rules {\"rules\":[{\"name\",\"rate\",\"match_names\",\"match_attributes\",\"match_error\",\"min_duration_ms\"}]}, after the variable's",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       std::ifstream in(trim(v), std::ios::binary);
+       if (!in) {
+         s.add(n, v, "cannot be read; no rules from it");
+         return;
+       }
+       std::ostringstream text;
+       text << in.rdbuf();
+       std::vector<std::string> problems;
+       detail::parse_rules_json(text.str(), c.sampling_rules, problems);
+       for (const auto& p : problems) s.add(n, v, p);
+     },
+     [](const config&) { return std::string(); }},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {

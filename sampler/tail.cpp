@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// sampler/tail.cpp — the pending-trace table of skeletons (see tail.h).
+// sampler/tail.cpp — the pending-trace table (see tail.h).
 #include "sampler/tail.h"
 
 #include <algorithm>
@@ -7,21 +7,29 @@
 
 namespace tracecraft::detail {
 
-tail_verdict tail_table::verdict_of(const trace& t) const noexcept {
-  if (t.error && s_.keep_errors) return tail_verdict::keep_error;
-  if (t.slow && s_.keep_slow) return tail_verdict::keep_slow;
-  return tail_verdict::discard;
+std::string_view tail_table::entry_joined(const std::string& e) noexcept {
+  std::uint32_t n = 0;
+  std::memcpy(&n, e.data(), 4);
+  return std::string_view(e.data() + 4, n);
 }
 
-void tail_table::settle(map::iterator it, tail_verdict v, std::uint64_t now_ns) {
-  sink_.settle(v, it->second.records);
+std::string_view tail_table::entry_record(const std::string& e) noexcept {
+  std::uint32_t n = 0;
+  std::memcpy(&n, e.data(), 4);
+  return std::string_view(e.data() + 4 + n, e.size() - 4 - n);
+}
+
+void tail_table::settle(map::iterator it, bool evicting, std::uint64_t now_ns) {
+  const trace& t = it->second;
+  const tail_decision d = sink_.judge(tail_trace{&t.records, t.error, t.slow, t.decide_pass != 0, evicting});
+  sink_.settle(d, t.records);
   it->second.records.clear();
   if (spare_.size() < 1024) spare_.push_back(std::move(it->second.records));
-  if (v != tail_verdict::evicted) {  // an evicted trace has no memo: its late spans go the same way
+  if (d.verdict != tail_verdict::evicted) {  // an evicted trace has no memo: its late spans go the same way
     // Remembered for 10 waits (at least a minute), at most max_traces decisions: spans that end
     // after their root (an async root ended early, a trace decided on the wait) follow it.
     const std::uint64_t until = now_ns + std::max<std::uint64_t>(10 * s_.wait_ns, 60000000000ull);
-    decided_[it->first] = memo{v, until};
+    decided_[it->first] = memo{d, until};
     decided_order_.emplace_back(it->first, until);
     if (decided_order_.size() > s_.max_traces) {
       decided_.erase(decided_order_.front().first);
@@ -31,32 +39,36 @@ void tail_table::settle(map::iterator it, tail_verdict v, std::uint64_t now_ns) 
   pending_.erase(it);
 }
 
-void tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, std::size_t size, bool root, bool error,
-                     std::uint64_t duration_ns, std::uint64_t now_ns, std::uint64_t pass) {
+void tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, std::size_t size, std::string_view joined,
+                     bool root, bool error, std::uint64_t duration_ns, std::uint64_t now_ns, std::uint64_t pass) {
   key k;
   std::memcpy(&k.hi, trace_id, 8);
   std::memcpy(&k.lo, trace_id + 8, 8);
-  std::vector<std::string> one;
+  std::string entry;
+  const auto jn = static_cast<std::uint32_t>(joined.size());
+  entry.reserve(4 + joined.size() + size);
+  entry.append(reinterpret_cast<const char*>(&jn), 4);
+  entry.append(joined);
+  entry.append(reinterpret_cast<const char*>(rec), size);
   auto it = pending_.find(k);
   if (it == pending_.end()) {
     auto m = decided_.find(k);
-    if (m != decided_.end()) {  // a late span of a decided trace follows it
-      one.emplace_back(reinterpret_cast<const char*>(rec), size);
-      tail_verdict v = m->second.verdict;
-      if (v == tail_verdict::discard && error && s_.keep_errors) v = tail_verdict::keep_error;  // too late for the rest
-      sink_.settle(v, one);
+    if (m != decided_.end()) {  // a late span of a decided trace follows it ...
+      one_.clear();
+      one_.push_back(std::move(entry));
+      tail_decision d = m->second.d;
+      if (d.verdict != tail_verdict::keep && error) {  // ... unless it failed: judged alone then
+        d = sink_.judge(tail_trace{&one_, true, false, false, false});
+      }
+      sink_.settle(d, one_);
       return;
     }
-    if (pending_.size() >= s_.max_traces) {
-      // Full: the oldest trace goes now. Decided as usual when its root was read (only children
-      // still unread could be missed), kept when it already failed, otherwise evicted (counted).
+    if (pending_.size() >= s_.max_traces) {  // full: the oldest trace goes now
       while (!order_.empty() && pending_.find(order_.front()) == pending_.end()) order_.pop_front();
       if (!order_.empty()) {
         auto old = pending_.find(order_.front());
         order_.pop_front();
-        const trace& o = old->second;
-        const tail_verdict v = o.decide_pass != 0 || (o.error && s_.keep_errors) ? verdict_of(o) : tail_verdict::evicted;
-        settle(old, v, now_ns);
+        settle(old, true, now_ns);
       }
     }
     trace t;
@@ -69,7 +81,7 @@ void tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
     order_.push_back(k);
   }
   trace& t = it->second;
-  t.records.emplace_back(reinterpret_cast<const char*>(rec), size);
+  t.records.push_back(std::move(entry));
   t.error = t.error || error;
   if (root) {
     t.decide_pass = pass + 1;
@@ -83,7 +95,7 @@ void tail_table::decide(std::uint64_t now_ns, std::uint64_t pass, bool all) {
     const bool root_done = t.decide_pass != 0 && t.decide_pass <= pass;
     const bool waited = now_ns >= t.first_ns + s_.wait_ns;
     auto next = std::next(it);
-    if (all || root_done || waited) settle(it, verdict_of(t), now_ns);
+    if (all || root_done || waited) settle(it, false, now_ns);
     it = next;
   }
   while (!order_.empty() && pending_.find(order_.front()) == pending_.end()) order_.pop_front();

@@ -456,3 +456,117 @@ TEST_SUITE("keeping the tail") {
     REQUIRE(tc::shutdown(5s));
   }
 }
+
+TEST_SUITE("sampling rules") {
+  tc::sampling_rule rule(const char* name, double rate) {
+    tc::sampling_rule r;
+    r.name = name;
+    r.rate = rate;
+    return r;
+  }
+
+  TEST_CASE("first match wins, conditions ANDed, each rule with its own rate; the root says which rule") {
+    tct::temp_dir dir;
+    auto c = sampling_config(dir.file("out.jsonl"), tc::sampler_kind::parentbased_traceidratio, 0.0);
+    auto payments = rule("payments", 1.0);
+    payments.match_names = {"process_*"};
+    payments.match_attributes = {{"tenant", true, ""}};
+    auto checkout = rule("checkout", 1.0);
+    checkout.match_names = {"process_checkout"};
+    auto health = rule("health", 0.0);
+    health.match_names = {"GET /healthz"};
+    auto slow = rule("slow", 1.0);
+    slow.min_duration_ms = 30;
+    c.sampling_rules = {payments, checkout, health, slow};
+    REQUIRE(tc::init(c) == tc::status::ok);
+    {
+      tc::span s("process_payment", tc::kind::server);
+      CHECK(s.recording());  // provisionally kept at the edge: the rules need the whole trace
+      s.set("tenant", "acme");
+      tc::span child("charge", tc::kind::tool);
+      child.set("amount", 12.5);
+    }
+    { tc::span s("process_checkout", tc::kind::server); }  // payments needs tenant too: checkout matches
+    { tc::span s("process_refund", tc::kind::server); }    // no rule; the rate (0) drops it
+    {
+      tc::span s("GET /healthz", tc::kind::server);  // slow, but health comes first (rate 0)
+      std::this_thread::sleep_for(40ms);
+    }
+    {
+      tc::span s("batch_job", tc::kind::server);
+      std::this_thread::sleep_for(40ms);
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_sampled_out == 2);
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 4);
+    CHECK(tct::find(spans, "process_payment")->attrs.at("tracecraft.sampling.reason").s == "rule:payments");
+    CHECK(tct::find(spans, "process_payment")->attrs.at("tenant").s == "acme");  // a full span, not a skeleton
+    CHECK(tct::find(spans, "charge")->attrs.at("amount").d == 12.5);
+    CHECK(tct::find(spans, "charge")->trace_state == "ot=th:0");  // the rule's probability, 1
+    CHECK(tct::find(spans, "process_checkout")->attrs.at("tracecraft.sampling.reason").s == "rule:checkout");
+    CHECK(tct::find(spans, "batch_job")->attrs.at("tracecraft.sampling.reason").s == "rule:slow");
+    CHECK(tct::find(spans, "GET /healthz") == nullptr);
+  }
+
+  TEST_CASE("a rule's rate is consistent probability sampling: 3 sd, R >= T, th written; the rest at the default rate") {
+    tct::temp_dir dir;
+    auto c = sampling_config(dir.file("out.jsonl"), tc::sampler_kind::parentbased_traceidratio, 0.1);
+    auto half = rule("half", 0.5);
+    half.match_names = {"chat"};
+    c.sampling_rules = {half};
+    REQUIRE(tc::init(c) == tc::status::ok);
+    const int n = 20000;
+    for (int i = 0; i < n; ++i) {
+      { tc::span s("chat", tc::kind::server); }
+      { tc::span s("embed", tc::kind::server); }
+    }
+    REQUIRE(tc::shutdown(20s));
+    tct::check_accounting(tc::stats());
+    std::size_t chat = 0, embed = 0;
+    for (const auto& s : tct::read_spans(dir.file("out.jsonl"))) {
+      if (s.name == "chat") {
+        ++chat;
+        CHECK(s.attrs.at("tracecraft.sampling.reason").s == "rule:half");
+        CHECK(s.trace_state == "ot=th:8");
+        CHECK(low56(s.trace_id) >= 0x80000000000000ull);
+      } else {
+        ++embed;
+        CHECK(s.attrs.at("tracecraft.sampling.reason").s == "rate");
+        CHECK(s.trace_state == "ot=th:e666");
+        CHECK(low56(s.trace_id) >= 0xe6660000000000ull);
+      }
+    }
+    CHECK(std::abs(static_cast<double>(chat) - n * 0.5) <= 3 * std::sqrt(n * 0.25));
+    CHECK(std::abs(static_cast<double>(embed) - n * 0.1) <= 3 * std::sqrt(n * 0.09));
+  }
+
+  TEST_CASE("rules from the environment and from a JSON file; malformed rules reported with their text") {
+    tct::temp_dir dir;
+    {
+      std::FILE* f = std::fopen(dir.file("rules.json").c_str(), "w");
+      REQUIRE(f);
+      std::fputs(R"({"rules": [{"name": "from_file", "rate": 1, "match_error": true}, {"name": "bad", "rate": 7, "match_error": true}]})", f);
+      std::fclose(f);
+    }
+    const std::string file_var = "TRACECRAFT_SAMPLING_RULES_FILE=" + dir.file("rules.json");
+    const char* env[] = {"TRACECRAFT_SAMPLING_RULES=first:rate=1,name=a*;oops", file_var.c_str(), nullptr};
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(env, &problems);
+    REQUIRE(c.sampling_rules.size() == 2);
+    CHECK(c.sampling_rules[0].name == "first");
+    CHECK(c.sampling_rules[1].name == "from_file");
+    REQUIRE(problems.size() == 2);
+    CHECK(problems[0].variable == "TRACECRAFT_SAMPLING_RULES");
+    CHECK(problems[0].message.find("'oops'") != std::string::npos);
+    CHECK(problems[1].variable == "TRACECRAFT_SAMPLING_RULES_FILE");
+    CHECK(problems[1].message.find("\"rate\":7") != std::string::npos);
+    const char* missing[] = {"TRACECRAFT_SAMPLING_RULES_FILE=/nonexistent/rules.json", nullptr};
+    problems.clear();
+    tc::load_config(missing, &problems);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].message.find("cannot be read") != std::string::npos);
+  }
+}

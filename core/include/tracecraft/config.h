@@ -27,6 +27,24 @@ enum class sampler_kind : std::uint8_t {
   traceidratio,
 };
 
+/// A sampling rule (TRACECRAFT_SAMPLING_RULES / _FILE): when every condition it has holds for a
+/// trace, the trace is kept at `rate` instead of the sampler's. Rules are tried in order after
+/// the error and slow checks; the first match wins. Conditions look at the local root span,
+/// except `match_error`, which holds when any span of the trace failed.
+struct sampling_rule {
+  struct attribute_match {
+    std::string key;
+    bool any_value = true;  ///< presence of the key is enough
+    std::string value;      ///< otherwise the value, compared as text (true/false, numbers as written)
+  };
+  std::string name;
+  double rate = 1.0;
+  std::vector<std::string> match_names;            ///< root span name: exact, or a glob with * and ?; any of them
+  std::vector<attribute_match> match_attributes;   ///< attributes of the root ("tags"); any of them
+  bool match_error = false;                        ///< some span of the trace failed
+  std::uint32_t min_duration_ms = 0;               ///< the root took at least this long (0: no condition)
+};
+
 /// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
 enum class log_level : std::uint8_t { none = 0, error = 1, warn = 2, info = 3 };
 
@@ -45,7 +63,8 @@ struct config {
   std::uint32_t slow_threshold_ms = 5000;  ///< TRACECRAFT_SLOW_THRESHOLD_MS (inclusive)
   std::uint32_t pending_traces = 10000;    ///< TRACECRAFT_PENDING_TRACES: dropped traces held until their root ends
   std::uint32_t decision_wait_ms = 30000;  ///< TRACECRAFT_DECISION_WAIT_MS: the longest a root is waited for
-  double sampling_rate = 1.0;          ///< the ratio samplers' probability: OTEL_TRACES_SAMPLER_ARG or TRACECRAFT_SAMPLING_RATE, in [0, 1]
+  double sampling_rate = 1.0;
+  std::vector<sampling_rule> sampling_rules;  ///< TRACECRAFT_SAMPLING_RULES, then TRACECRAFT_SAMPLING_RULES_FILE          ///< the ratio samplers' probability: OTEL_TRACES_SAMPLER_ARG or TRACECRAFT_SAMPLING_RATE, in [0, 1]
   std::uint32_t ring_kb = 256;         ///< TRACECRAFT_RING_KB, per producer thread, power of two
   int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)
   std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, sleep between busy passes

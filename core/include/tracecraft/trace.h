@@ -191,7 +191,11 @@ inline constexpr std::uint8_t span_flag_ts_rv = 0x10;
 inline constexpr std::uint8_t span_flag_ts_keep_th = 0x20;
 /// A skeleton span (a trace the rate dropped, recorded for the tail); children inherit it.
 inline constexpr std::uint8_t span_flag_skeleton = 0x40;
-inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_th | span_flag_ts_rv | span_flag_ts_keep_th | span_flag_skeleton;
+/// A trace kept at the edge provisionally (sampling rules exist): the drain holds it until its
+/// root ends, then the rules and the rate decide. Children inherit it.
+inline constexpr std::uint8_t span_flag_provisional = 0x80;
+inline constexpr std::uint8_t span_flag_ts_state = span_flag_ts_th | span_flag_ts_rv | span_flag_ts_keep_th;
+inline constexpr std::uint8_t span_flag_ts_mask = span_flag_ts_state | span_flag_skeleton | span_flag_provisional;
 
 inline constexpr std::size_t inline_bytes = TC_SPAN_INLINE_BYTES;
 static_assert(inline_bytes >= 64 && inline_bytes <= 60000);
