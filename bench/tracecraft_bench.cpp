@@ -79,6 +79,15 @@ __attribute__((noinline)) void floor_op(std::uint64_t x) {
   asm volatile("" ::"r"(&s) : "memory");
 }
 
+// One clock read (the engine's ticks(): rdtsc, or clock_gettime without an invariant TSC), kept
+// from being optimised away: the yardstick of the unsampled child's budget.
+__attribute__((noinline)) void clock_op(std::uint64_t x) {
+  const std::uint64_t t = tracecraft::detail::ticks();
+  slot& s = t_floor_buf[t_floor_idx++ & 4095];
+  s.a = t ^ x;
+  asm volatile("" ::"r"(&s) : "memory");
+}
+
 template <class Op>
 result measure(const char* name, int batches, Op op) {
   std::vector<double> per_op;
@@ -358,6 +367,7 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
     out[k++].push_back(std::move(r));
   };
   add(measure("floor", batches, [](int i) { floor_op(static_cast<std::uint64_t>(i)); }));
+  add(measure("clock_read", batches, [](int i) { clock_op(static_cast<std::uint64_t>(i)); }));
   // Disabled: not initialised (OTEL_SDK_DISABLED behaves the same: the generation stays 0).
   add(measure("disabled", batches, [](int i) {
     tc::span s("decode", tc::kind::llm);
