@@ -84,21 +84,38 @@ void tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
   t.records.push_back(std::move(entry));
   t.error = t.error || error;
   if (root) {
+    if (t.decide_pass == 0) ready_.emplace_back(k, pass + 1);
     t.decide_pass = pass + 1;
     t.slow = t.slow || duration_ns >= s_.slow_ns;
   }
 }
 
+// Work in proportion to what is due, not to the table: roots read one pass ago (ready_), and
+// the oldest traces past the wait (order_ is arrival order).
 void tail_table::decide(std::uint64_t now_ns, std::uint64_t pass, bool all) {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    const trace& t = it->second;
-    const bool root_done = t.decide_pass != 0 && t.decide_pass <= pass;
-    const bool waited = now_ns >= t.first_ns + s_.wait_ns;
-    auto next = std::next(it);
-    if (all || root_done || waited) settle(it, false, now_ns);
-    it = next;
+  if (all) {
+    while (!pending_.empty()) settle(pending_.begin(), false, now_ns);
+    ready_.clear();
+    order_.clear();
   }
-  while (!order_.empty() && pending_.find(order_.front()) == pending_.end()) order_.pop_front();
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < ready_.size(); ++i) {
+    if (ready_[i].second > pass) {
+      ready_[keep++] = ready_[i];
+      continue;
+    }
+    auto it = pending_.find(ready_[i].first);
+    if (it != pending_.end()) settle(it, false, now_ns);
+  }
+  ready_.resize(keep);
+  while (!order_.empty()) {
+    auto it = pending_.find(order_.front());
+    if (it != pending_.end()) {
+      if (now_ns < it->second.first_ns + s_.wait_ns) break;
+      settle(it, false, now_ns);
+    }
+    order_.pop_front();
+  }
   while (!decided_order_.empty() && (all || decided_order_.front().second <= now_ns)) {
     auto m = decided_.find(decided_order_.front().first);
     if (m != decided_.end() && m->second.until_ns <= decided_order_.front().second) decided_.erase(m);

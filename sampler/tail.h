@@ -105,7 +105,8 @@ class tail_table {
   std::vector<std::string> one_;  // a late record settled alone
   tail_sink& sink_;
   map pending_;
-  std::deque<key> order_;  // arrival order, for eviction (may hold keys already decided)
+  std::deque<key> order_;  // arrival order: eviction and the wait (may hold keys already decided)
+  std::vector<std::pair<key, std::uint64_t>> ready_;  // traces whose root was read, with their decide pass
   std::unordered_map<key, memo, key_hash> decided_;
   std::deque<std::pair<key, std::uint64_t>> decided_order_;
   std::vector<std::vector<std::string>> spare_;  // record vectors kept for reuse
