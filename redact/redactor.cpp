@@ -1,0 +1,516 @@
+// SPDX-License-Identifier: Apache-2.0
+// redact/redactor.cpp — the default patterns, their extent rules, and the scan (see redactor.h).
+#include "redact/redactor.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#ifdef TC_HAVE_HYPERSCAN
+#include <hs/hs.h>
+#endif
+
+namespace tracecraft::detail {
+
+namespace {
+
+// ---- character classes for the extent rules --------------------------------------------------
+
+using cls = std::array<bool, 256>;
+
+constexpr cls make_cls(const char* chars, bool alnum) {
+  cls c{};
+  for (int i = 0; i < 256; ++i) {
+    const char ch = static_cast<char>(i);
+    c[static_cast<std::size_t>(i)] = alnum && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'));
+  }
+  for (const char* p = chars; *p != '\0'; ++p) c[static_cast<unsigned char>(*p)] = true;
+  return c;
+}
+
+constexpr cls k_email = make_cls("._%+-@", true);
+constexpr cls k_token = make_cls("_-", true);
+constexpr cls k_jwt = make_cls("_-.", true);
+constexpr cls k_card = make_cls("0123456789 -", false);
+constexpr cls k_phone = make_cls("0123456789 ().+-", false);
+constexpr cls k_ipv4 = make_cls("0123456789.", false);
+constexpr cls k_b64_nopad = make_cls("+/", true);
+constexpr cls k_pad = make_cls("=", false);
+constexpr cls k_bearer = make_cls("._~+/-", true);
+constexpr cls k_api = make_cls("_./+-", true);
+
+constexpr cls make_secret() {
+  cls c{};
+  for (int i = 0x21; i < 0x100; ++i) c[static_cast<std::size_t>(i)] = true;
+  for (const char* p = "\"',;&\x7f"; *p != '\0'; ++p) c[static_cast<unsigned char>(*p)] = false;
+  return c;
+}
+constexpr cls k_secret = make_secret();
+
+inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Walks forward from `at` over `c`, at most `max` characters; returns the end.
+std::size_t forward_over(std::string_view t, std::size_t at, const cls& c, std::size_t max) noexcept {
+  std::size_t e = at;
+  while (e < t.size() && e - at < max && c[static_cast<unsigned char>(t[e])]) ++e;
+  return e;
+}
+
+// Walks back from `end` over `c`; returns the start.
+std::size_t back_over(std::string_view t, std::size_t end, const cls& c) noexcept {
+  std::size_t s = end;
+  while (s > 0 && c[static_cast<unsigned char>(t[s - 1])]) --s;
+  return s;
+}
+
+enum class extent : std::uint8_t {
+  email,   // local@domain: back over the address characters
+  token,   // a prefixed token (sk-, ghp_, AKIA, xoxb-, ...): back over [A-Za-z0-9_-]
+  jwt,     // three base64url parts
+  card,    // 13-19 digits with spaces or dashes, Luhn-checked, a known issuer prefix
+  phone,   // 10-15 digits with separators
+  ssn,     // ddd-dd-dddd, valid area/group/serial
+  ipv4,    // four octets <= 255
+  // key: value forms: the pattern ends where the value begins; the value runs forward over its class
+  aws_secret,  // exactly 40 base64 characters
+  bearer,      // an opaque token (base64url, dots, tildes), '=' padding, at least 8
+  base64,      // base64 with padding, at least 20
+  api_key,     // [A-Za-z0-9_./+-], at least 8
+  secret,      // anything up to whitespace, a quote, ',', ';' or '&'
+  pem,     // a whole PEM private-key block
+  whole,   // custom patterns (start of match known): the whole match
+};
+
+struct pattern_def {
+  const char* name;
+  const char* regex;
+  unsigned flags;
+  extent how;
+};
+
+#ifdef TC_HAVE_HYPERSCAN
+constexpr unsigned k_nocase = HS_FLAG_CASELESS;
+constexpr unsigned k_dotall = HS_FLAG_DOTALL;
+#else
+constexpr unsigned k_nocase = 0, k_dotall = 0;
+#endif
+
+// The default set (tracecraft-lessons.md), with the fixes the Python version needed: left
+// boundaries (no "risk-assessment"), context for AWS secrets (no git SHAs), separators for phones
+// (no timestamps or ids), Luhn and issuer prefixes for cards (15-digit Amex included),
+// case-insensitive password/secret fields, whole PEM blocks, opaque bearer tokens, JSON forms.
+// No pattern asks for the start of match (with an unbounded tail it costs most of the scan
+// speed): key=value forms end where their value begins and the value is found by walking forward.
+constexpr pattern_def k_defaults[] = {
+    {"private_key", "-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----.*?-----END [A-Z ]{0,20}PRIVATE KEY-----", k_dotall, extent::pem},
+    {"anthropic_key", "\\bsk-ant-[A-Za-z0-9_-]{20,}", 0, extent::token},
+    {"openai_key", "\\bsk-(proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}", 0, extent::token},
+    {"aws_access_key_id", "\\b(AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\\b", 0, extent::token},
+    {"aws_secret_key", "aws_?secret_?access_?key[\"']?[ \\t]*[:=][ \\t]*[\"']?", k_nocase, extent::aws_secret},
+    {"github_token", "\\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})", 0, extent::token},
+    {"google_api_key", "\\bAIza[0-9A-Za-z_-]{35}", 0, extent::token},
+    {"slack_token", "\\bxox[bpare]-[A-Za-z0-9-]{10,}", 0, extent::token},
+    {"stripe_key", "\\b[spr]k_(live|test)_[A-Za-z0-9]{16,}", 0, extent::token},
+    {"jwt", "\\beyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}", 0, extent::jwt},
+    {"bearer_token", "\\bbearer[ \\t]+", k_nocase, extent::bearer},
+    {"azure_account_key", "AccountKey=", 0, extent::base64},
+    {"api_key", "\\bapi[_-]?key[\"']?[ \\t]*[:=][ \\t]*[\"']?", k_nocase, extent::api_key},
+    {"password", "\\b(password|passwd|pwd|secret|client_secret|access_token|refresh_token|auth_token|token)[\"']?[ \\t]*[:=][ \\t]*[\"']?",
+     k_nocase, extent::secret},
+    {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}\\b", 0, extent::email},
+    {"credit_card", "\\b(\\d{13,19}|\\d{4}([ -]\\d{4}){3}|\\d{4}[ -]\\d{6}[ -]\\d{5}|\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7})\\b", 0, extent::card},
+    {"us_ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b", 0, extent::ssn},
+    {"phone", "(\\)|\\b\\d{3})[ .-]\\d{3}[ .-]\\d{4}\\b|\\+\\d{1,3}([ .-]\\d{1,4}){2,5}\\b", 0, extent::phone},
+    {"ipv4", "\\b\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\b", 0, extent::ipv4},
+};
+
+bool card_prefix_ok(std::string_view digits) noexcept {
+  const std::size_t n = digits.size();
+  auto pre = [&](int k) { return std::atoi(std::string(digits.substr(0, static_cast<std::size_t>(k))).c_str()); };
+  if (digits[0] == '4') return n == 13 || n == 16 || n == 19;                                   // Visa
+  if ((pre(2) >= 51 && pre(2) <= 55) || (pre(4) >= 2221 && pre(4) <= 2720)) return n == 16;     // Mastercard
+  if (pre(2) == 34 || pre(2) == 37) return n == 15;                                              // Amex
+  if (pre(4) == 6011 || pre(2) == 65 || (pre(3) >= 644 && pre(3) <= 649)) return n >= 16;       // Discover
+  if (pre(2) == 35) return n >= 16;                                                              // JCB
+  if (pre(2) == 36 || pre(2) == 38 || (pre(3) >= 300 && pre(3) <= 305)) return n == 14;         // Diners
+  if (pre(2) == 62) return n >= 16;                                                              // UnionPay
+  return false;
+}
+
+}  // namespace
+
+bool luhn_ok(std::string_view s) noexcept {
+  int sum = 0, count = 0;
+  bool dbl = false;
+  for (std::size_t i = s.size(); i-- > 0;) {
+    if (!is_digit(s[i])) continue;
+    int d = s[i] - '0';
+    if (dbl) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+    ++count;
+  }
+  return count > 0 && sum % 10 == 0;
+}
+
+// SipHash-2-4, from the paper's description (Aumasson and Bernstein, 2012).
+std::uint64_t siphash24(const std::uint64_t key[2], const void* data, std::size_t n) noexcept {
+  auto rotl = [](std::uint64_t x, int b) { return (x << b) | (x >> (64 - b)); };
+  std::uint64_t v0 = 0x736f6d6570736575ull ^ key[0], v1 = 0x646f72616e646f6dull ^ key[1];
+  std::uint64_t v2 = 0x6c7967656e657261ull ^ key[0], v3 = 0x7465646279746573ull ^ key[1];
+  auto round = [&] {
+    v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);
+    v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;
+    v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;
+    v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);
+  };
+  const auto* p = static_cast<const unsigned char*>(data);
+  const std::size_t whole = n & ~std::size_t{7};
+  for (std::size_t i = 0; i < whole; i += 8) {
+    std::uint64_t m = 0;
+    for (int b = 0; b < 8; ++b) m |= std::uint64_t{p[i + static_cast<std::size_t>(b)]} << (8 * b);
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  }
+  std::uint64_t last = std::uint64_t{n & 0xff} << 56;
+  for (std::size_t i = whole; i < n; ++i) last |= std::uint64_t{p[i]} << (8 * (i - whole));
+  v3 ^= last;
+  round();
+  round();
+  v0 ^= last;
+  v2 ^= 0xff;
+  for (int i = 0; i < 4; ++i) round();
+  return v0 ^ v1 ^ v2 ^ v3;
+}
+
+std::vector<std::string> default_pattern_names() {
+  std::vector<std::string> n;
+  for (const auto& d : k_defaults) n.emplace_back(d.name);
+  return n;
+}
+
+#ifdef TC_HAVE_HYPERSCAN
+
+struct redactor::impl {
+  hs_database_t* db = nullptr;
+  hs_scratch_t* scratch = nullptr;
+  hs_database_t* allow_db = nullptr;  // allowlist regexes, anchored: a whole-value test
+  hs_scratch_t* allow_scratch = nullptr;
+  std::vector<extent> how;
+  std::string_view text;  // the value being scanned (callback context)
+  std::vector<range>* out = nullptr;
+  ~impl() {
+    if (scratch) hs_free_scratch(scratch);
+    if (db) hs_free_database(db);
+    if (allow_scratch) hs_free_scratch(allow_scratch);
+    if (allow_db) hs_free_database(allow_db);
+  }
+};
+
+namespace {
+
+// The extent of a match that ended at `to` (and, for patterns with start of match, began at
+// `from`); false when the candidate fails validation.
+bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t to, std::size_t& start, std::size_t& end) {
+  end = to;
+  switch (how) {
+    case extent::email: {
+      start = back_over(t, to, k_email);
+      while (start < to && !k_token[static_cast<unsigned char>(t[start])]) ++start;  // no leading dots or @
+      return t.substr(start, to - start).find('@') != std::string_view::npos;
+    }
+    case extent::token:
+      start = back_over(t, to, k_token);
+      return true;
+    case extent::jwt:
+      start = back_over(t, to, k_jwt);
+      while (start < to && t.compare(start, 3, "eyJ") != 0) ++start;
+      return start < to;
+    case extent::card: {
+      start = back_over(t, to, k_card);
+      while (start < to && !is_digit(t[start])) ++start;
+      std::string digits;
+      for (std::size_t i = start; i < to; ++i)
+        if (is_digit(t[i])) digits += t[i];
+      return digits.size() >= 13 && digits.size() <= 19 && card_prefix_ok(digits) && luhn_ok(digits);
+    }
+    case extent::phone: {
+      start = back_over(t, to, k_phone);
+      while (start < to && !(is_digit(t[start]) || t[start] == '+' || t[start] == '(')) ++start;
+      int digits = 0;
+      for (std::size_t i = start; i < to; ++i) digits += is_digit(t[i]) ? 1 : 0;
+      return digits >= 10 && digits <= 15;
+    }
+    case extent::ssn: {
+      start = to - 11;
+      const std::string_view s = t.substr(start, 11);
+      const int area = std::atoi(std::string(s.substr(0, 3)).c_str());
+      return area != 0 && area != 666 && area < 900 && s.substr(4, 2) != "00" && s.substr(7, 4) != "0000";
+    }
+    case extent::ipv4: {
+      start = back_over(t, to, k_ipv4);
+      while (start < to && t[start] == '.') ++start;
+      int parts = 1;
+      for (std::size_t i = start; i < to; ++i) parts += t[i] == '.' ? 1 : 0;
+      const bool longer = to + 1 < t.size() && t[to] == '.' && is_digit(t[to + 1]);  // 1.2.3.4.5
+      if (parts != 4 || longer) return false;
+      int octet = 0, len = 0;  // each octet <= 255
+      for (std::size_t i = start; i <= to; ++i) {
+        if (i == to || t[i] == '.') {
+          if (len == 0 || octet > 255) return false;
+          octet = len = 0;
+        } else {
+          octet = octet * 10 + (t[i] - '0');
+          ++len;
+        }
+      }
+      return true;
+    }
+    case extent::aws_secret:
+      start = to;
+      end = forward_over(t, to, k_b64_nopad, 41);
+      return end - start == 40;
+    case extent::bearer:
+      start = to;
+      end = forward_over(t, forward_over(t, to, k_bearer, SIZE_MAX), k_pad, SIZE_MAX);
+      return end - start >= 8;
+    case extent::base64:
+      start = to;
+      end = forward_over(t, forward_over(t, to, k_b64_nopad, SIZE_MAX), k_pad, SIZE_MAX);
+      return end - start >= 20;
+    case extent::api_key:
+      start = to;
+      end = forward_over(t, to, k_api, SIZE_MAX);
+      return end - start >= 8;
+    case extent::secret:
+      start = to;
+      end = forward_over(t, to, k_secret, SIZE_MAX);
+      return end > start;
+    case extent::pem: {
+      const std::size_t b = t.substr(0, to).rfind("-----BEGIN");
+      start = b == std::string_view::npos ? from : b;
+      return true;
+    }
+    case extent::whole:
+      start = from;
+      return start < to;
+  }
+  return false;
+}
+
+int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int, void* ctx) {
+  auto* im = static_cast<redactor::impl*>(ctx);
+  std::size_t start = 0, end = 0;
+  if (!find_extent(im->how[id], im->text, static_cast<std::size_t>(from), static_cast<std::size_t>(to), start, end)) return 0;
+  auto& v = *im->out;
+  // An unbounded pattern reports every extension of one match: widen the last range instead.
+  if (!v.empty() && v.back().id == id && v.back().start == start) {
+    v.back().end = std::max<std::uint32_t>(v.back().end, static_cast<std::uint32_t>(end));
+    return 0;
+  }
+  v.push_back({static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end), id});
+  return 0;
+}
+
+int on_allow(unsigned int, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+  *static_cast<bool*>(ctx) = true;
+  return 1;  // one is enough
+}
+
+}  // namespace
+
+std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector<std::string>& problems) {
+  std::unique_ptr<redactor> r(new redactor());
+  r->impl_ = std::make_unique<impl>();
+  r->s_ = s;
+  std::vector<std::string> exprs;
+  std::vector<unsigned> flags;
+  auto disabled = [&](const std::string& n) {
+    return std::find(s.disabled.begin(), s.disabled.end(), n) != s.disabled.end() ||
+           std::find(s.disabled.begin(), s.disabled.end(), "all") != s.disabled.end();
+  };
+  auto try_add = [&](const std::string& name, const std::string& re, unsigned f, extent how) {
+    hs_database_t* one = nullptr;
+    hs_compile_error_t* err = nullptr;
+    if (hs_compile(re.c_str(), f, HS_MODE_BLOCK, nullptr, &one, &err) != HS_SUCCESS) {
+      problems.push_back("pattern '" + name + "' (" + re + ") is rejected by Hyperscan: " +
+                         (err != nullptr && err->message != nullptr ? err->message : "unknown error") + "; the others apply");
+      hs_free_compile_error(err);
+      return;
+    }
+    hs_free_database(one);
+    r->names_.push_back(name);
+    exprs.push_back(re);
+    flags.push_back(f);
+    r->impl_->how.push_back(how);
+  };
+  for (const auto& d : k_defaults)
+    if (!disabled(d.name)) try_add(d.name, d.regex, d.flags, d.how);
+  for (const auto& [name, re] : s.custom) try_add(name, re, HS_FLAG_SOM_LEFTMOST, extent::whole);
+  if (exprs.empty()) {
+    problems.push_back("no redaction pattern is left to compile; nothing is redacted");
+    return nullptr;
+  }
+  std::vector<const char*> ptrs;
+  std::vector<unsigned> ids;
+  for (std::size_t i = 0; i < exprs.size(); ++i) ptrs.push_back(exprs[i].c_str()), ids.push_back(static_cast<unsigned>(i));
+  hs_compile_error_t* err = nullptr;
+  if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr,
+                       &r->impl_->db, &err) != HS_SUCCESS) {
+    problems.push_back(std::string("the redaction database does not compile: ") +
+                       (err != nullptr && err->message != nullptr ? err->message : "unknown error"));
+    hs_free_compile_error(err);
+    return nullptr;
+  }
+  if (hs_alloc_scratch(r->impl_->db, &r->impl_->scratch) != HS_SUCCESS) {
+    problems.push_back("no memory for the redaction scratch space");
+    return nullptr;
+  }
+  // Allowlist regexes: a value is allowed when one matches it whole.
+  std::vector<std::string> allow;
+  for (const auto& a : s.allow_patterns) {
+    const std::string anchored = "^(?:" + a + ")$";
+    hs_database_t* one = nullptr;
+    if (hs_compile(anchored.c_str(), HS_FLAG_SINGLEMATCH, HS_MODE_BLOCK, nullptr, &one, &err) != HS_SUCCESS) {
+      problems.push_back("allowlist pattern (" + a + ") is rejected by Hyperscan: " +
+                         (err != nullptr && err->message != nullptr ? err->message : "unknown error"));
+      hs_free_compile_error(err);
+      continue;
+    }
+    hs_free_database(one);
+    allow.push_back(anchored);
+  }
+  if (!allow.empty()) {
+    std::vector<const char*> ap;
+    std::vector<unsigned> af(allow.size(), HS_FLAG_SINGLEMATCH), aid(allow.size(), 0);
+    for (const auto& a : allow) ap.push_back(a.c_str());
+    if (hs_compile_multi(ap.data(), af.data(), aid.data(), static_cast<unsigned>(ap.size()), HS_MODE_BLOCK, nullptr,
+                         &r->impl_->allow_db, &err) == HS_SUCCESS)
+      hs_alloc_scratch(r->impl_->allow_db, &r->impl_->allow_scratch);
+    else
+      hs_free_compile_error(err);
+  }
+  // The hash key: the configured one, or a random key for this process.
+  if (!s.hash_key.empty()) {
+    const XXH128_hash_t k = XXH3_128bits(s.hash_key.data(), s.hash_key.size());
+    r->key_[0] = k.low64;
+    r->key_[1] = k.high64;
+  } else if (getrandom(r->key_, sizeof r->key_, 0) != static_cast<ssize_t>(sizeof r->key_)) {
+    r->key_[0] = XXH3_64bits(&r, sizeof r);
+    r->key_[1] = ~r->key_[0];
+  }
+  r->stats_.matches.assign(r->names_.size(), 0);
+  return r;
+}
+
+redactor::result redactor::scan(std::string_view in, std::string& out) noexcept {
+  ++stats_.values;
+  stats_.bytes += in.size();
+  if (in.empty()) return result::clean;
+  if (in.size() > 0xffffffffu) {
+    ++stats_.failures;
+    return result::failed;
+  }
+  ranges_.clear();
+  impl_->text = in;
+  impl_->out = &ranges_;
+  const hs_error_t rc = hs_scan(impl_->db, in.data(), static_cast<unsigned>(in.size()), 0, impl_->scratch, on_match, impl_.get());
+  if (rc != HS_SUCCESS) {
+    ++stats_.failures;
+    return result::failed;
+  }
+  if (ranges_.empty()) return result::clean;
+  try {
+    // Merge: by start, widest first; an overlapping range joins the one before it.
+    std::sort(ranges_.begin(), ranges_.end(), [](const range& a, const range& b) {
+      return a.start != b.start ? a.start < b.start : a.end != b.end ? a.end > b.end : a.id < b.id;
+    });
+    std::size_t n = 0;
+    for (const range& x : ranges_) {
+      if (n > 0 && x.start < ranges_[n - 1].end) {
+        ranges_[n - 1].end = std::max(ranges_[n - 1].end, x.end);
+        continue;
+      }
+      ranges_[n++] = x;
+    }
+    ranges_.resize(n);
+    out.clear();
+    std::size_t at = 0;
+    bool any = false;
+    for (const range& x : ranges_) {
+      const std::string_view secret = in.substr(x.start, x.end - x.start);
+      bool allowed = std::find(s_.allow_values.begin(), s_.allow_values.end(), secret) != s_.allow_values.end();
+      if (!allowed && impl_->allow_db != nullptr)
+        hs_scan(impl_->allow_db, secret.data(), static_cast<unsigned>(secret.size()), 0, impl_->allow_scratch, on_allow, &allowed);
+      if (allowed) continue;
+      out.append(in.substr(at, x.start - at));
+      write_replacement(secret, x.id, out);
+      at = x.end;
+      any = true;
+      ++stats_.matches[x.id];
+    }
+    if (!any) return result::clean;
+    out.append(in.substr(at));
+    return result::redacted;
+  } catch (...) {
+    ++stats_.failures;
+    return result::failed;
+  }
+}
+
+#else  // no Hyperscan: redaction unavailable
+
+struct redactor::impl {};
+
+std::unique_ptr<redactor> redactor::create(const redact_settings&, std::vector<std::string>& problems) {
+  problems.push_back("this build has no Hyperscan: redaction is unavailable");
+  return nullptr;
+}
+
+redactor::result redactor::scan(std::string_view, std::string&) noexcept { return result::failed; }
+
+#endif
+
+redactor::~redactor() = default;
+
+void redactor::write_replacement(std::string_view secret, std::uint32_t id, std::string& out) const {
+  put_replacement(secret, names_[id], out);
+}
+
+void redactor::replace_whole(std::string_view value, std::string_view label, std::string& out) const {
+  out.clear();
+  put_replacement(value, label, out);
+}
+
+// mask: [REDACTED:<label>]; hash: [HASH:<SipHash-2-4 of the value, 16 hex>]; remove: nothing.
+void redactor::put_replacement(std::string_view secret, std::string_view label, std::string& out) const {
+  switch (s_.mode) {
+    case redact_mode::mask:
+      out += "[REDACTED:";
+      out += label;
+      out += ']';
+      break;
+    case redact_mode::hash: {
+      const std::uint64_t h = siphash24(key_, secret.data(), secret.size());
+      char hex[16];
+      for (int i = 0; i < 16; ++i) hex[i] = "0123456789abcdef"[(h >> (4 * (15 - i))) & 15];
+      out += "[HASH:";
+      out.append(hex, 16);
+      out += ']';
+      break;
+    }
+    case redact_mode::remove: break;
+  }
+}
+
+}  // namespace tracecraft::detail

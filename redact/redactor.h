@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+// redact/redactor.h — PII and secret redaction on the drain thread: one Hyperscan block-mode
+// database for every pattern, compiled once; scratch owned by the one thread that scans.
+//
+// Hyperscan reports where a match ENDS (start-of-match reporting would cost most of the scan
+// speed); each pattern has an extent rule that walks back from the end to the start of the
+// sensitive part (for `password: x` forms only the value) and validates it (Luhn for cards, the
+// octets of an IPv4 address, the digit count of a phone number). Overlapping ranges are merged;
+// the text is rebuilt once per value.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tracecraft::detail {
+
+enum class redact_mode : std::uint8_t { mask, hash, remove };
+
+struct redact_settings {
+  redact_mode mode = redact_mode::mask;
+  std::string hash_key;                     ///< TRACECRAFT_REDACT_HASH_KEY (empty: a random per-process key)
+  std::vector<std::string> disabled;        ///< default patterns turned off by name ("all": every one)
+  std::vector<std::pair<std::string, std::string>> custom;  ///< name, Hyperscan regex
+  std::vector<std::string> allow_values;    ///< exact values never redacted
+  std::vector<std::string> allow_patterns;  ///< values matching one of these (whole) are never redacted
+};
+
+/// A default pattern's name (the `[REDACTED:<name>]` label), for docs and tools.
+std::vector<std::string> default_pattern_names();
+
+class redactor {
+ public:
+  /// Compiles the database. Patterns Hyperscan rejects are reported in `problems` (with the
+  /// compiler's message) and left out; null when no pattern at all could be compiled or the
+  /// library is unavailable (then `problems` says why).
+  static std::unique_ptr<redactor> create(const redact_settings& s, std::vector<std::string>& problems);
+  ~redactor();
+  redactor(const redactor&) = delete;
+  redactor& operator=(const redactor&) = delete;
+
+  enum class result : std::uint8_t { clean, redacted, failed };
+  /// Scans `in`; when something is found writes the redacted text to `out`. `failed` means the
+  /// scanner itself failed: the caller must not export `in` (it writes [REDACTION_FAILED]).
+  /// Drain thread only (the scratch is not shared).
+  result scan(std::string_view in, std::string& out) noexcept;
+  /// The replacement of a whole value (field rules): `[REDACTED:<label>]`, a keyed hash, or "".
+  void replace_whole(std::string_view value, std::string_view label, std::string& out) const;
+
+  std::size_t pattern_count() const noexcept { return names_.size(); }
+  const std::vector<std::string>& names() const noexcept { return names_; }
+  /// Counters (drain writes, any thread reads).
+  struct counters {
+    std::uint64_t values = 0, bytes = 0, failures = 0;
+    std::vector<std::uint64_t> matches;  ///< per pattern, index as names()
+  };
+  const counters& stats() const noexcept { return stats_; }
+
+  struct range {
+    std::uint32_t start, end, id;
+  };
+  struct impl;
+
+ private:
+  redactor() = default;
+  void write_replacement(std::string_view secret, std::uint32_t id, std::string& out) const;
+  void put_replacement(std::string_view secret, std::string_view label, std::string& out) const;
+
+  std::unique_ptr<impl> impl_;
+  redact_settings s_;
+  std::vector<std::string> names_;
+  std::uint64_t key_[2] = {};
+  counters stats_;
+  std::vector<range> ranges_;
+};
+
+/// SipHash-2-4 (a keyed PRF): equal inputs give equal outputs under one key, and without the key
+/// an output says nothing about its input.
+std::uint64_t siphash24(const std::uint64_t key[2], const void* data, std::size_t n) noexcept;
+
+/// The Luhn checksum of the digits in `s` (other characters skipped).
+bool luhn_ok(std::string_view s) noexcept;
+
+}  // namespace tracecraft::detail

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+// The redactor (redact/): for every default pattern, strings it must catch and near-misses that
+// must survive untouched; Luhn; each mode's exact output; the keyed hash; custom patterns (a
+// rejected one reported while the others work); the allowlist; defaults turned off by name.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "redact/redactor.h"
+
+using namespace tracecraft::detail;
+
+namespace {
+
+std::unique_ptr<redactor> make(redact_settings s = {}) {
+  std::vector<std::string> problems;
+  auto r = redactor::create(s, problems);
+  INFO(problems.size());
+  for (const auto& p : problems) MESSAGE(p);
+  REQUIRE(r);
+  return r;
+}
+
+std::string run(redactor& r, const std::string& in) {
+  std::string out;
+  switch (r.scan(in, out)) {
+    case redactor::result::clean: return in;
+    case redactor::result::redacted: return out;
+    case redactor::result::failed: return "<failed>";
+  }
+  return "<?>";
+}
+
+struct pattern_case {
+  const char* name;
+  std::vector<std::pair<std::string, std::string>> caught;  // input, exact output
+  std::vector<std::string> survive;
+};
+
+const pattern_case k_cases[] = {
+    {"email",
+     {{"mail jane.doe+tag@example.co.uk now", "mail [REDACTED:email] now"},
+      {"<j@x.io>", "<[REDACTED:email]>"}},
+     {"user@localhost", "a @ b.com", "version 1.2.3", "see docs/api@v2"}},
+    {"phone",
+     {{"call 415-555-0132 today", "call [REDACTED:phone] today"},
+      {"(415) 555-0132", "[REDACTED:phone]"},
+      {"+44 20 7946 0958", "[REDACTED:phone]"},
+      {"tel +1 415.555.0132.", "tel [REDACTED:phone]."}},
+     {"2026-11-21T22:34:07Z", "2026-11-21 22:34:07.123", "id 4155550132", "order 2024-000123", "10:30:45",
+      "123e4567-e89b-12d3-a456-426614174000", "build 20261121223407"}},
+    {"credit_card",
+     {{"card 4111 1111 1111 1111 ok", "card [REDACTED:credit_card] ok"},
+      {"4111111111111111", "[REDACTED:credit_card]"},
+      {"amex 3782-822463-10005", "amex [REDACTED:credit_card]"},
+      {"mc 5555555555554444", "mc [REDACTED:credit_card]"}},
+     {"4111 1111 1111 1112", "ts 1732230847123", "order 1234567890123456", "3f786850e387550fdab836ed7e6dc881de23001b"}},
+    {"us_ssn", {{"ssn 123-45-6789.", "ssn [REDACTED:us_ssn]."}}, {"000-12-3456", "666-12-3456", "123-00-4567", "2026-11-21"}},
+    {"openai_key",
+     {{"key sk-abcdefghijklmnopqrstuvwxyz012345", "key [REDACTED:openai_key]"},
+      {"sk-proj-AbCdEfGhIjKlMnOpQrStUvWx_yz-0123", "[REDACTED:openai_key]"}},
+     {"risk-assessment", "task-management-service", "disk-usage-monitoring-service-v2", "sk-short"}},
+    {"anthropic_key", {{"sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "[REDACTED:anthropic_key]"}}, {"ask-ant-colony"}},
+    {"aws_access_key_id", {{"id AKIAIOSFODNN7EXAMPLE,", "id [REDACTED:aws_access_key_id],"}}, {"AKIA", "AKIAIOSFODNN7EXAMPL"}},
+    {"aws_secret_key",
+     {{"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = [REDACTED:aws_secret_key]"},
+      {"\"AWS_SECRET_ACCESS_KEY\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
+       "\"AWS_SECRET_ACCESS_KEY\": \"[REDACTED:aws_secret_key]\""}},
+     {"commit 3f786850e387550fdab836ed7e6dc881de23001b", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}},
+    {"github_token", {{"ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[REDACTED:github_token]"}}, {"ghp_short", "github_pages"}},
+    {"google_api_key", {{"AIzaSyA-abcdefghijklmnopqrstuvwxyz01234", "[REDACTED:google_api_key]"}}, {"AIza short"}},
+    {"slack_token", {{"xoxb-123456789012-abcdefghij", "[REDACTED:slack_token]"}}, {"xoxo-hugs"}},
+    {"stripe_key", {{"sk_live_abcdefghijklmnop1234", "[REDACTED:stripe_key]"}, {"pk_test_0123456789abcdefgh", "[REDACTED:stripe_key]"}},
+     {"sk_live_short"}},
+    {"jwt",
+     {{"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+       "[REDACTED:jwt]"}},
+     {"eyJ alone"}},
+    {"bearer_token",
+     {{"Authorization: Bearer abcdef0123456789.opaque-token~", "Authorization: Bearer [REDACTED:bearer_token]"},
+      {"authorization: bearer s3cr3tOpaqueValue==", "authorization: bearer [REDACTED:bearer_token]"}},
+     {"the bearer of bad news"}},
+    {"azure_account_key",
+     {{"DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcdefghijklmnopqrstuvwxyz0123456789+/AB==;",
+       "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=[REDACTED:azure_account_key];"}},
+     {"AccountKey=short"}},
+    {"api_key",
+     {{"api_key=abcdef1234567890", "api_key=[REDACTED:api_key]"},
+      {"{\"api_key\": \"abcdef1234567890\"}", "{\"api_key\": \"[REDACTED:api_key]\"}"},
+      {"X-API-Key: 0123456789abcdef", "X-API-Key: [REDACTED:api_key]"}},
+     {"the api key rotation runbook", "apikey"}},
+    {"password",
+     {{"Password: hunter2!", "Password: [REDACTED:password]"},
+      {"db password=s3cr3t;host=x", "db password=[REDACTED:password];host=x"},
+      {"{\"client_secret\":\"abc123\"}", "{\"client_secret\":\"[REDACTED:password]\"}"}},
+     {"reset your password in settings", "token bucket", "password-reset-service"}},
+    {"private_key",
+     {{"x -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\nabc\n-----END RSA PRIVATE KEY----- y", "x [REDACTED:private_key] y"},
+      {"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----", "[REDACTED:private_key]"}},
+     {"-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----", "-----BEGIN RSA PRIVATE KEY----- (truncated)"}},
+    {"ipv4",
+     {{"from 10.0.0.12:443", "from [REDACTED:ipv4]:443"}, {"192.168.1.255", "[REDACTED:ipv4]"}},
+     {"version 1.2.3", "v1.2.3.4", "1.2.3.4.5", "999.1.1.1", "release 2026.11.21"}},
+};
+
+}  // namespace
+
+TEST_SUITE("redact") {
+  TEST_CASE("every default pattern: what it catches (exact output) and the near-misses it leaves") {
+    auto r = make();
+    CHECK(r->pattern_count() == default_pattern_names().size());
+    std::size_t covered = 0;
+    for (const auto& c : k_cases) {
+      ++covered;
+      for (const auto& [in, want] : c.caught) CHECK_MESSAGE(run(*r, in) == want, std::string(c.name) << ": " << in);
+      for (const auto& in : c.survive) CHECK_MESSAGE(run(*r, in) == in, std::string(c.name) << " near-miss: " << in);
+    }
+    CHECK(covered == default_pattern_names().size());  // a case for every default pattern
+    // Ordinary engineering text survives whole.
+    const std::string prose =
+        "Deployed task-management-service v2.14.3 (commit 3f786850e387550fdab836ed7e6dc881de23001b) at "
+        "2026-11-21T22:34:07.123Z; trace 4bf92f3577b34da6a3ce929d0e0e4736, request 123e4567-e89b-12d3-a456-426614174000, "
+        "order ORD-2024-000123, p99 41.7 ms, risk-assessment passed.";
+    CHECK(run(*r, prose) == prose);
+  }
+
+  TEST_CASE("Luhn") {
+    CHECK(luhn_ok("4111111111111111"));
+    CHECK(luhn_ok("378282246310005"));
+    CHECK(luhn_ok("4111 1111 1111 1111"));
+    CHECK_FALSE(luhn_ok("4111111111111112"));
+    CHECK_FALSE(luhn_ok(""));
+  }
+
+  TEST_CASE("modes: mask, hash (keyed, stable, different across keys), remove") {
+    const std::string in = "mail bob@example.com and bob@example.com, not alice@example.com";
+    CHECK(run(*make(), in) == "mail [REDACTED:email] and [REDACTED:email], not [REDACTED:email]");
+    redact_settings h;
+    h.mode = redact_mode::hash;
+    h.hash_key = "key-one";
+    const std::string a = run(*make(h), in);
+    CHECK(a.rfind("mail [HASH:", 0) == 0);
+    CHECK(a.size() == 5 + 23 + 5 + 23 + 6 + 23);  // "[HASH:" + 16 hex + "]" for each
+    const auto first = a.substr(5, 23), second = a.substr(33, 23);
+    CHECK(first == second);  // equal values correlate
+    CHECK(a.find(first, 40) == std::string::npos);  // alice differs
+    CHECK(run(*make(h), in) == a);  // stable under one key
+    h.hash_key = "key-two";
+    CHECK(run(*make(h), in) != a);  // another key, another hash
+    redact_settings rm;
+    rm.mode = redact_mode::remove;
+    CHECK(run(*make(rm), in) == "mail  and , not ");
+    // Whole-value replacement (field rules) follows the mode.
+    std::string out;
+    make()->replace_whole("anything", "field", out);
+    CHECK(out == "[REDACTED:field]");
+  }
+
+  TEST_CASE("SipHash-2-4 test vector") {
+    // The paper's vector: key 00..0f, message 00..0e (15 bytes) -> a129ca6149be45e5.
+    const std::uint64_t key[2] = {0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull};
+    unsigned char msg[15];
+    for (int i = 0; i < 15; ++i) msg[i] = static_cast<unsigned char>(i);
+    CHECK(siphash24(key, msg, 15) == 0xa129ca6149be45e5ull);
+  }
+
+  TEST_CASE("custom patterns; a rejected one is reported with the compiler's message, the others work") {
+    redact_settings s;
+    s.custom = {{"employee_id", "EMP-[0-9]{6}"}, {"broken", "(unclosed"}, {"badref", "(a)\\1"}};
+    std::vector<std::string> problems;
+    auto r = redactor::create(s, problems);
+    REQUIRE(r);
+    REQUIRE(problems.size() == 2);
+    CHECK(problems[0].find("'broken'") != std::string::npos);
+    CHECK(problems[0].find("rejected by Hyperscan") != std::string::npos);
+    CHECK(problems[1].find("'badref'") != std::string::npos);
+    CHECK(run(*r, "badge EMP-123456 for jane@example.com") == "badge [REDACTED:employee_id] for [REDACTED:email]");
+  }
+
+  TEST_CASE("allowlist: exact values and whole-value regexes are never redacted") {
+    redact_settings s;
+    s.allow_values = {"support@example.com"};
+    s.allow_patterns = {".*@tracecraft\\.dev"};
+    auto r = make(s);
+    CHECK(run(*r, "write support@example.com or ops@tracecraft.dev, not jane@example.com") ==
+          "write support@example.com or ops@tracecraft.dev, not [REDACTED:email]");
+  }
+
+  TEST_CASE("default patterns turned off by name") {
+    redact_settings s;
+    s.disabled = {"ipv4", "phone"};
+    auto r = make(s);
+    CHECK(r->pattern_count() == default_pattern_names().size() - 2);
+    CHECK(run(*r, "10.0.0.1 415-555-0132 a@b.io") == "10.0.0.1 415-555-0132 [REDACTED:email]");
+    s.disabled = {"all"};
+    std::vector<std::string> problems;
+    CHECK_FALSE(redactor::create(s, problems));  // nothing left: said so
+    CHECK(problems.size() == 1);
+  }
+
+  TEST_CASE("counters: values, bytes, matches per pattern") {
+    auto r = make();
+    run(*r, "a@b.io and c@d.io");
+    run(*r, "clean text");
+    CHECK(r->stats().values == 2);
+    CHECK(r->stats().bytes == 27);
+    const auto& names = r->names();
+    const auto at = std::find(names.begin(), names.end(), "email") - names.begin();
+    CHECK(r->stats().matches[static_cast<std::size_t>(at)] == 2);
+  }
+}
