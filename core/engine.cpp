@@ -18,6 +18,7 @@
 #include "core/diag.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "redact/redactor.h"
 #include "sampler/rules.h"
 #include "sampler/tracestate_store.h"
 #include "sampler/w3c.h"
@@ -147,6 +148,28 @@ engine::engine(const config& c) : cfg(c) {
     threshold = threshold_rounded(widest);
     root_ts_bits |= span_flag_provisional;
   }
+  if (cfg.redact) {
+    redact_settings rs;
+    rs.mode = cfg.redact_mode == redaction_mode::hash ? redact_mode::hash
+              : cfg.redact_mode == redaction_mode::remove ? redact_mode::remove : redact_mode::mask;
+    rs.hash_key = cfg.redact_hash_key;
+    rs.disabled = cfg.redact_disabled_defaults;
+    rs.custom = cfg.redact_patterns;
+    rs.allow_values = cfg.redact_allow;
+    std::vector<std::string> problems;
+    try {
+      red_ = redactor::create(rs, problems);
+    } catch (...) {
+      problems.push_back("out of memory while compiling the patterns");
+    }
+    for (const auto& p : problems) diag(log_level::warn, "redaction: %s", p.c_str());
+    if (!red_)
+      diag(log_level::warn, "redaction is unavailable; captured payloads (input.value, output.value) are %s",
+           cfg.redact_allow_unredacted ? "exported unredacted (TRACECRAFT_REDACT_ALLOW_UNREDACTED=true)" : "dropped");
+    else if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty())
+      diag(log_level::warn, "TRACECRAFT_REDACT_MODE=hash without TRACECRAFT_REDACT_HASH_KEY: a random key for this "
+                            "process, so hashes correlate only within it");
+  }
   if (keep_tail || !rule_threshold.empty()) {
     tail_settings t;
     t.max_traces = cfg.pending_traces;
@@ -257,6 +280,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
     v.trace_state = std::string_view(ts_cache_, ts_cache_len_);
   }
   v.name = std::string_view(hd.name != nullptr ? hd.name : "", hd.name_len);
+  v.name_runtime = false;
   v.step = static_cast<kind>(hd.kind);
   const kind_mapping km = map_kind(v.step);
   v.otel = km.otel;
@@ -291,6 +315,8 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
     v.attrs.push_back(string_attr("tracecraft.sampling.reason", reason_text(hd.sample_reason)));
   }
   const std::size_t derived = v.attrs.size();
+  v.derived_count = static_cast<std::uint8_t>(derived);
+  for (std::size_t i = 0; i < derived && i < 6; ++i) v.derived_values[i] = v.attrs[i].s.data();
 
   // Items: attributes go to `attrs` unless an event or link is still owed nested ones.
   std::uint32_t owed = 0;
@@ -375,6 +401,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       const std::uint16_t n = rd<std::uint16_t>(p + 2);
       if (static_cast<std::size_t>(end - p) < 4 + std::size_t{n}) return false;
       v.name = std::string_view(reinterpret_cast<const char*>(p + 4), n);
+      v.name_runtime = true;
       p += 4 + n;
     } else {
       return false;
@@ -431,7 +458,83 @@ void engine::export_view() noexcept {
     no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return;
   }
+  redact_view(view);  // nothing reaches an exporter unredacted
   for (auto& e : exporters) e->add(view, now);
+}
+
+// Redaction of one decoded span, on the drain thread: field rules replace whole values; every
+// other string the host wrote (attribute values, event and link attributes, the status message,
+// a runtime name) is scanned. The engine's own values (ids, kinds, reasons) are not. Without a
+// working redactor, captured payloads are dropped unless TRACECRAFT_REDACT_ALLOW_UNREDACTED.
+void engine::redact_view(span_view& v) noexcept {
+  if (!cfg.redact) return;
+  red_used_ = 0;
+  auto slot = [&]() -> std::string& {
+    if (red_used_ == red_pool_.size()) red_pool_.emplace_back();
+    return red_pool_[red_used_];
+  };
+  auto derived = [&](const attr_view& a) {
+    for (std::size_t i = 0; i < v.derived_count && i < 6; ++i)
+      if (a.type == value::type::string && a.s.data() == v.derived_values[i]) return true;
+    return false;
+  };
+  auto scan = [&](std::string_view& text) {
+    std::string& out = slot();
+    switch (red_->scan(text, out)) {
+      case redactor::result::clean: return;
+      case redactor::result::redacted:
+        text = out;
+        ++red_used_;
+        return;
+      case redactor::result::failed: text = "[REDACTION_FAILED]"; return;
+    }
+  };
+  auto field_rule = [&](std::string_view key) {
+    for (const std::string& f : cfg.redact_fields)
+      if (glob_match(f, key)) return true;
+    return false;
+  };
+  try {
+    if (!red_) {  // unavailable: fail closed for payloads
+      if (cfg.redact_allow_unredacted) return;
+      auto& a = v.attrs;
+      const auto before = a.size();
+      a.erase(std::remove_if(a.begin(), a.end(), [](const attr_view& x) { return x.key == "input.value" || x.key == "output.value"; }),
+              a.end());
+      if (a.size() != before)
+        payloads_dropped.store(payloads_dropped.load(std::memory_order_relaxed) + (before - a.size()), std::memory_order_relaxed);
+      return;
+    }
+    auto one = [&](attr_view& a) {
+      if (!cfg.redact_fields.empty() && field_rule(a.key)) {
+        std::string& out = slot();
+        std::string text;
+        switch (a.type) {
+          case value::type::string: text.assign(a.s); break;
+          case value::type::boolean: text = a.b ? "true" : "false"; break;
+          case value::type::int64: text = std::to_string(a.i); break;
+          case value::type::float64: text = std::to_string(a.d); break;
+        }
+        red_->replace_whole(text, "field", out);
+        ++red_used_;
+        a.type = value::type::string;
+        a.s = out;
+        return;
+      }
+      if (a.type == value::type::string && !a.s.empty()) scan(a.s);
+    };
+    for (attr_view& a : v.attrs)
+      if (!derived(a)) one(a);
+    for (attr_view& a : v.nested) one(a);
+    if (!v.status_message.empty()) scan(v.status_message);
+    if (v.name_runtime) scan(v.name);
+  } catch (...) {  // out of memory: nothing unscanned may leave; the span goes out without strings
+    for (attr_view& a : v.attrs)
+      if (a.type == value::type::string && !derived(a)) a.s = "[REDACTION_FAILED]";
+    for (attr_view& a : v.nested)
+      if (a.type == value::type::string) a.s = "[REDACTION_FAILED]";
+    v.status_message = {};
+  }
 }
 
 // One span record: joins its fragments if it has any; parks it when some are not here yet
@@ -567,6 +670,9 @@ tail_decision engine::judge(const tail_trace& t) noexcept {
       }
       const bool has_joined = !settle_joined_.empty();
       if (!decode(reinterpret_cast<const unsigned char*>(rec.data()), rec.size(), has_joined ? &settle_joined_ : nullptr)) break;
+      // safety: the rules see redacted values, as the seeds' "redact, then sample" means;
+      // efficiency: they see the values as recorded (only what is exported is redacted).
+      if (cfg.order == processor_order::safety) redact_view(view);
       subject.root_seen = true;
       subject.root_name = view.name;
       subject.root_duration_ns = view.end_ns - view.start_ns;
@@ -720,6 +826,13 @@ bool engine::drain_pass(bool final_pass) noexcept {
     tail_pending.store(tail->pending_traces(), std::memory_order_relaxed);
   }
   for (auto& e : exporters) e->tick(now);
+  if (red_) {  // published once per pass for stats() (the redactor's own counters are drain-only)
+    const auto& rs = red_->stats();
+    red_values_.store(rs.values, std::memory_order_relaxed);
+    red_bytes_.store(rs.bytes, std::memory_order_relaxed);
+    red_failures_.store(rs.failures, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < rs.matches.size() && i < 48; ++i) red_matches_[i].store(rs.matches[i], std::memory_order_relaxed);
+  }
   passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return any;
 }
@@ -868,6 +981,19 @@ stats_snapshot engine::snapshot() noexcept {
   s.attributes_dropped = attrs_over_limit.load(std::memory_order_relaxed);
   s.fragments_lost = fragments_lost.load(std::memory_order_relaxed) + frag_lost;
   s.tracestate_lost = tracestate_lost.load(std::memory_order_relaxed);
+  s.redaction.available = red_ != nullptr;
+  s.redaction.payloads_dropped = payloads_dropped.load(std::memory_order_relaxed);
+  if (red_) {
+    s.redaction.values_scanned = red_values_.load(std::memory_order_relaxed);
+    s.redaction.bytes_scanned = red_bytes_.load(std::memory_order_relaxed);
+    s.redaction.failures = red_failures_.load(std::memory_order_relaxed);
+    const auto& names = red_->names();  // fixed at construction
+    s.redaction.pattern_count = static_cast<std::uint32_t>(std::min<std::size_t>(names.size(), 48));
+    for (std::uint32_t i = 0; i < s.redaction.pattern_count; ++i) {
+      std::strncpy(s.redaction.patterns[i].name, names[i].c_str(), sizeof s.redaction.patterns[i].name - 1);
+      s.redaction.patterns[i].matches = red_matches_[i].load(std::memory_order_relaxed);
+    }
+  }
   s.drain_passes = passes.load(std::memory_order_relaxed);
   s.running = running.load(std::memory_order_relaxed);
   s.drain_alive = drain_alive.load(std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include "export/exporter.h"
 #include "export/span_view.h"
 #include "ring/thread_state.h"
+#include "redact/redactor.h"
 #include "sampler/tail.h"
 #include "tracecraft/trace.h"
 
@@ -66,6 +68,9 @@ struct engine final : tail_sink {
   std::atomic<std::uint64_t> fragments_lost{0};
   std::atomic<std::uint64_t> attrs_over_limit{0};
   std::atomic<std::uint64_t> tracestate_lost{0};
+  std::atomic<std::uint64_t> payloads_dropped{0};  ///< captured payloads dropped: redaction unavailable
+  std::atomic<std::uint64_t> red_values_{0}, red_bytes_{0}, red_failures_{0};
+  std::atomic<std::uint64_t> red_matches_[48] = {};
   std::atomic<std::uint64_t> tail_discarded{0};  ///< skeleton spans of traces decided uninteresting (sampled out)
   std::atomic<std::uint64_t> tail_evicted{0};    ///< skeleton spans dropped from a full table
   std::atomic<std::uint64_t> tail_kept{0};
@@ -116,6 +121,9 @@ struct engine final : tail_sink {
   std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id
   std::vector<parked> parked_spans;
   std::unique_ptr<tail_table> tail;  ///< skeletons of dropped traces (null unless keep_tail)
+  std::unique_ptr<redactor> red_;           ///< null: redaction off or unavailable
+  std::deque<std::string> red_pool_;        ///< redacted texts of the span being exported (reused; stable addresses)
+  std::size_t red_used_ = 0;
   std::string settle_rec_;           ///< a kept record, re-tagged with its reason
   std::string settle_joined_;        ///< its fragments
   bool tail_all_ = false;            ///< shutdown: decide every pending trace
@@ -127,6 +135,7 @@ struct engine final : tail_sink {
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   void export_view() noexcept;
+  void redact_view(span_view& v) noexcept;
   tail_decision judge(const tail_trace& t) noexcept override;
   void settle(const tail_decision& d, const std::vector<std::string>& records) noexcept override;
   void hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "core/diag.h"
+#include "redact/redactor.h"
 #include "sampler/rules.h"
 #include "tracecraft/trace.h"
 
@@ -135,6 +136,23 @@ std::optional<std::string> parse_kv_list(const std::string& v, std::vector<std::
     if (comma == v.size()) break;
   }
   return std::nullopt;
+}
+
+// A comma list; members trimmed and percent-decoded (a member with a malformed escape is kept as
+// written: regexes and values may contain a bare '%').
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= v.size()) {
+    std::size_t comma = v.find(',', pos);
+    if (comma == std::string::npos) comma = v.size();
+    const std::string member = trim(v.substr(pos, comma - pos));
+    pos = comma + 1;
+    std::string decoded;
+    if (!member.empty()) out.push_back(percent_decode(member, decoded) ? decoded : member);
+    if (comma == v.size()) break;
+  }
+  return out;
 }
 
 // OTEL_RESOURCE_ATTRIBUTES: any error discards the whole value (standards §3).
@@ -420,6 +438,81 @@ const var_def k_vars[] = {
        for (const auto& p : problems) s.add(n, v, p);
      },
      [](const config&) { return std::string(); }},
+    {"TRACECRAFT_REDACT", "true", "scan every exported string for PII and secrets (Hyperscan, on the drain thread)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.redact, true, s); },
+     [](const config& c) { return std::string(c.redact ? "true" : "false"); }},
+    {"TRACECRAFT_REDACT_MODE", "mask", "mask ([REDACTED:<pattern>]), hash ([HASH:<keyed hash>]) or remove",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       const std::string l = lower(trim(v));
+       if (l == "mask") c.redact_mode = redaction_mode::mask;
+       else if (l == "hash") c.redact_mode = redaction_mode::hash;
+       else if (l == "remove") c.redact_mode = redaction_mode::remove;
+       else s.add(n, v, "is not mask, hash or remove; using the default mask");
+     },
+     [](const config& c) {
+       return std::string(c.redact_mode == redaction_mode::hash ? "hash" : c.redact_mode == redaction_mode::remove ? "remove" : "mask");
+     }},
+    {"TRACECRAFT_REDACT_HASH_KEY", "", "key of the hash mode (unset: a random key per process, so hashes only correlate within it)",
+     [](const char*, const std::string& v, config& c, sink&) { c.redact_hash_key = v; },
+     [](const config& c) { return std::string(c.redact_hash_key.empty() ? "" : "(set, not shown)"); }},
+    {"TRACECRAFT_REDACT_DEFAULTS", "all", "default patterns: all, none, or all but some: -ipv4,-phone (names in the README)",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       const auto known = detail::default_pattern_names();
+       for (const std::string& m : split_list(v)) {
+         if (m == "all") continue;
+         if (m == "none") {
+           c.redact_disabled_defaults.push_back("all");
+           continue;
+         }
+         const std::string name = m[0] == '-' ? m.substr(1) : m;
+         if (std::find(known.begin(), known.end(), name) == known.end())
+           s.add(n, v, "names an unknown default pattern '" + name + "'; ignored");
+         else if (m[0] == '-')
+           c.redact_disabled_defaults.push_back(name);
+       }
+     },
+     [](const config& c) {
+       std::string r = "all";
+       for (const auto& d : c.redact_disabled_defaults) r += d == "all" ? std::string(" (none)") : ",-" + d;
+       return r;
+     }},
+    {"TRACECRAFT_REDACT_PATTERNS", "", "extra patterns name=regex,name2=regex2 (Hyperscan syntax, percent-encode commas)",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       for (const std::string& m : split_list(v)) {
+         const std::size_t eq = m.find('=');
+         if (eq == std::string::npos || eq == 0 || eq + 1 == m.size()) {
+           s.add(n, v, "has a member '" + m + "' that is not name=regex; skipped");
+           continue;
+         }
+         c.redact_patterns.emplace_back(trim(m.substr(0, eq)), m.substr(eq + 1));
+       }
+     },
+     [](const config& c) {
+       std::string r;
+       for (const auto& [k, re] : c.redact_patterns) r += (r.empty() ? "" : ",") + k;
+       return r;
+     }},
+    {"TRACECRAFT_REDACT_ALLOW", "", "values never redacted, comma separated (percent-encoded)",
+     [](const char*, const std::string& v, config& c, sink&) { c.redact_allow = split_list(v); },
+     [](const config& c) { return std::to_string(c.redact_allow.size()) + " value(s)"; }},
+    {"TRACECRAFT_REDACT_FIELDS", "", "attribute keys (globs: *.api_key) whose values of any type are replaced without scanning",
+     [](const char*, const std::string& v, config& c, sink&) { c.redact_fields = split_list(v); },
+     [](const config& c) {
+       std::string r;
+       for (const auto& f : c.redact_fields) r += (r.empty() ? "" : ",") + f;
+       return r;
+     }},
+    {"TRACECRAFT_REDACT_ALLOW_UNREDACTED", "false", "export captured payloads even when redaction is unavailable (otherwise they are dropped)",
+     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.redact_allow_unredacted, false, s); },
+     [](const config& c) { return std::string(c.redact_allow_unredacted ? "true" : "false"); }},
+    {"TRACECRAFT_PROCESSOR_ORDER", "safety", "safety: redact as spans are read, before the tail decision; efficiency: redact only what is exported",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       const std::string l = lower(trim(v));
+       if (l == "safety") c.order = processor_order::safety;
+       else if (l == "efficiency") c.order = processor_order::efficiency;
+       else s.add(n, v, "is not safety or efficiency; using the default safety");
+     },
+     [](const config& c) { return std::string(c.order == processor_order::efficiency ? "efficiency" : "safety"); }},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {

@@ -64,6 +64,11 @@ struct span_view {
   /// The first `fixed_attrs` attributes are this kind's derived attributes, unchanged by the host:
   /// the same bytes for every span of the kind, so encoders may cache their encoding per kind.
   std::uint8_t fixed_attrs;
+  /// The engine's own attributes (the kind's, run_id, the sampling reason) come first; their
+  /// values are engine text, never scanned by redaction. `derived_values` holds their pointers.
+  std::uint8_t derived_count;
+  const char* derived_values[6];
+  bool name_runtime;  ///< the name was set at run time (copied), not a literal
   bool local_root() const noexcept { return parent_id == nullptr || parent_remote; }
   /// OTLP Span.flags: W3C flags | has-remote-bit | is-remote-bit (standards §1).
   std::uint32_t otlp_flags() const noexcept {

@@ -45,6 +45,19 @@ struct sampling_rule {
   std::uint32_t min_duration_ms = 0;               ///< the root took at least this long (0: no condition)
 };
 
+/// What replaces a sensitive value (`TRACECRAFT_REDACT_MODE`).
+enum class redaction_mode : std::uint8_t {
+  mask,    ///< `[REDACTED:<pattern name>]`
+  hash,    ///< `[HASH:<16 hex>]`, SipHash-2-4 keyed with TRACECRAFT_REDACT_HASH_KEY
+  remove,  ///< nothing
+};
+
+/// When redaction runs relative to the tail decision (`TRACECRAFT_PROCESSOR_ORDER`).
+enum class processor_order : std::uint8_t {
+  safety,      ///< redact every span as the drain reads it, before any decision
+  efficiency,  ///< decide first; redact only what is exported
+};
+
 /// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
 enum class log_level : std::uint8_t { none = 0, error = 1, warn = 2, info = 3 };
 
@@ -101,6 +114,17 @@ struct config {
   double export_rate = 0;                      ///< TRACECRAFT_EXPORT_RATE, spans/s (0: unlimited)
   std::uint32_t export_burst = 0;              ///< TRACECRAFT_EXPORT_BURST, spans (0: one second's worth)
   std::uint32_t export_max_request_bytes = 67108864;  ///< TRACECRAFT_EXPORT_MAX_REQUEST_BYTES (before compression)
+
+  // PII and secret redaction (redact/), on the drain thread.
+  bool redact = true;                                   ///< TRACECRAFT_REDACT
+  redaction_mode redact_mode = redaction_mode::mask;    ///< TRACECRAFT_REDACT_MODE
+  std::string redact_hash_key;                          ///< TRACECRAFT_REDACT_HASH_KEY (empty: random per process)
+  std::vector<std::string> redact_disabled_defaults;    ///< TRACECRAFT_REDACT_DEFAULTS: default patterns turned off ("all": every one)
+  std::vector<std::pair<std::string, std::string>> redact_patterns;  ///< TRACECRAFT_REDACT_PATTERNS: name, Hyperscan regex
+  std::vector<std::string> redact_allow;                ///< TRACECRAFT_REDACT_ALLOW: values never redacted
+  std::vector<std::string> redact_fields;               ///< TRACECRAFT_REDACT_FIELDS: attribute keys (globs) replaced whole
+  bool redact_allow_unredacted = false;                 ///< TRACECRAFT_REDACT_ALLOW_UNREDACTED: export payloads when redaction is unavailable
+  processor_order order = processor_order::safety;      ///< TRACECRAFT_PROCESSOR_ORDER
 
   log_level diagnostics = log_level::warn;  ///< TRACECRAFT_LOG_LEVEL
 };

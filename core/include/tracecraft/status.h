@@ -54,6 +54,20 @@ struct exporter_stats {
   char last_error[128] = {};     ///< the most recent failure, empty if none
 };
 
+/// What redaction did (TRACECRAFT_REDACT).
+struct redaction_stats {
+  bool available = false;               ///< a pattern database is compiled and scanning
+  std::uint64_t values_scanned = 0;
+  std::uint64_t bytes_scanned = 0;
+  std::uint64_t failures = 0;           ///< values the scanner failed on (exported as [REDACTION_FAILED])
+  std::uint64_t payloads_dropped = 0;   ///< captured payloads dropped because redaction was unavailable
+  std::uint32_t pattern_count = 0;
+  struct pattern {
+    char name[24] = {};
+    std::uint64_t matches = 0;
+  } patterns[48];
+};
+
 /// A consistent-enough snapshot (each counter is read atomically; counters move while it is
 /// taken). After `flush()` returns true, the accounting identity holds exactly.
 struct stats_snapshot {
@@ -66,7 +80,8 @@ struct stats_snapshot {
   std::uint64_t fragments_lost = 0;      ///< spans exported without some of their overflow data
   std::uint64_t tail_kept = 0;           ///< skeleton spans exported because their trace failed or was slow
   std::uint64_t tail_pending = 0;        ///< skeleton traces waiting for their root to end
-  std::uint64_t tracestate_lost = 0;     ///< spans exported without their incoming tracestate (its table slot was reused)
+  std::uint64_t tracestate_lost = 0;
+  redaction_stats redaction;     ///< spans exported without their incoming tracestate (its table slot was reused)
   std::uint64_t spans_pending = 0;       ///< written to rings, not yet exported
   std::uint32_t threads = 0;             ///< producer threads with a live ring
   std::uint64_t ring_bytes = 0;          ///< memory held by rings
