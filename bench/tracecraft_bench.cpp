@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "core/engine.h"
 #include "export/gzip.h"
+#include "redact/redactor.h"
 #include "export/otlp_proto.h"
 #include "tracecraft/trace.h"
 
@@ -289,6 +290,66 @@ result gzip_throughput(const char* name, tracecraft::detail::gzip_compressor::im
   return r;
 }
 
+// Redaction (issue #5): the default pattern set over realistic chat text, one MiB per scan
+// (MB/s per core), and a span's 300 bytes of text in three values (one scan call, as the drain
+// makes it): ns per span. A few values carry PII, as chat does.
+std::string chat_text(std::size_t bytes) {
+  const char* lines[] = {
+      "Can you summarise the attached quarterly report and list the three biggest risks for the team?",
+      "Sure. The report covers revenue, hiring and infrastructure; the main risks are supply delays, churn in the EU "
+      "segment, and the database migration.",
+      "Please email the summary to jane.doe@example.com and copy the ops channel.",
+      "The deployment of task-management-service v2.14.3 finished at 2026-11-21T22:34:07Z with p99 latency 41.7 ms.",
+      "Here is the function you asked for: def add(a, b): return a + b  # handles ints and floats",
+      "User asked about order ORD-2024-000123; shipping was delayed by two days because of weather.",
+      "I cannot share credentials, but you can rotate the key in the dashboard under Settings > API.",
+  };
+  std::string t;
+  while (t.size() < bytes)
+    for (const char* l : lines) t.append(l).append(" ");
+  t.resize(bytes);
+  return t;
+}
+
+result redact_throughput(const char* name, bool per_span) {
+  using namespace tracecraft::detail;
+  std::vector<std::string> problems;
+  auto r = redactor::create(redact_settings{}, problems);
+  result res;
+  res.name = name;
+  res.throughput = true;
+  if (!r) return res;
+  if (!per_span) {
+    const std::string text = chat_text(1u << 20);
+    std::string out;
+    double best = 1e9;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      r->scan(text, out);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    res.mb_per_s = static_cast<double>(text.size()) / best / 1e6;
+    return res;
+  }
+  const std::string text = chat_text(300 * 4096);
+  std::string outs[3];
+  redactor::result results[3];
+  const int spans = 4096;
+  double best = 1e9;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < spans; ++i) {
+      const std::string_view v(text.data() + 300 * static_cast<std::size_t>(i), 300);
+      const std::string_view values[3] = {v.substr(0, 120), v.substr(120, 100), v.substr(220, 80)};
+      r->scan_many(values, 3, outs, results);
+    }
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  res.spans_per_s = spans / best;
+  res.mb_per_s = 300.0 * spans / best / 1e6;
+  return res;
+}
+
 result encode_throughput(const char* name, int spans) {
   using namespace tracecraft::detail;
   tc::config c;
@@ -420,6 +481,8 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
   add(encode_throughput("encode_proto_4attr_1event", 200000));
   add(gzip_throughput("gzip_zlib", tracecraft::detail::gzip_compressor::impl::zlib));
   add(gzip_throughput("gzip_libdeflate", tracecraft::detail::gzip_compressor::impl::libdeflate));
+  add(redact_throughput("redact_scan_chat", false));
+  add(redact_throughput("redact_span_300B", true));
 }
 
 }  // namespace
@@ -489,7 +552,12 @@ int main(int argc, char** argv) {
   std::printf("\n");
   for (const auto& r : results) {
     if (!r.throughput) continue;
-    if (r.mb_per_s > 0)
+    if (r.name == "redact_scan_chat")
+      std::printf("%-26s %7.1f MB/s (default patterns over 1 MiB of chat text, one core)\n", r.name.c_str(), r.mb_per_s);
+    else if (r.name == "redact_span_300B")
+      std::printf("%-26s %12.0f spans/s  %.0f ns per span (300 bytes in 3 values, one scan call)\n", r.name.c_str(),
+                  r.spans_per_s, r.spans_per_s > 0 ? 1e9 / r.spans_per_s : 0.0);
+    else if (r.mb_per_s > 0)
       std::printf("%-26s %12.0f spans/s  %7.1f MB/s  ratio %.3f (gzip level 1 of a 512-span OTLP request)\n",
                   r.name.c_str(), r.spans_per_s, r.mb_per_s, r.ratio);
     else

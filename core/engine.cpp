@@ -478,17 +478,9 @@ void engine::redact_view(span_view& v) noexcept {
       if (a.type == value::type::string && a.s.data() == v.derived_values[i]) return true;
     return false;
   };
-  auto scan = [&](std::string_view& text) {
-    std::string& out = slot();
-    switch (red_->scan(text, out)) {
-      case redactor::result::clean: return;
-      case redactor::result::redacted:
-        text = out;
-        ++red_used_;
-        return;
-      case redactor::result::failed: text = "[REDACTION_FAILED]"; return;
-    }
-  };
+  // Strings to scan are gathered, then scanned in one call (a call has a fixed cost).
+  red_targets_.clear();
+  auto scan = [&](std::string_view& text) { red_targets_.push_back(&text); };
   auto field_rule = [&](std::string_view key) {
     for (const std::string& f : cfg.redact_fields)
       if (glob_match(f, key)) return true;
@@ -528,6 +520,30 @@ void engine::redact_view(span_view& v) noexcept {
     for (attr_view& a : v.nested) one(a);
     if (!v.status_message.empty()) scan(v.status_message);
     if (v.name_runtime) scan(v.name);
+    const std::size_t n = red_targets_.size();
+    if (n == 0) return;
+    red_in_.resize(n);
+    red_results_.resize(n);
+    while (red_pool_.size() < red_used_ + n) red_pool_.emplace_back();
+    red_outs_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      red_in_[i] = *red_targets_[i];
+      red_outs_[i] = &red_pool_[red_used_ + i];
+    }
+    // The outputs must be contiguous for scan_many: scan into red_scratch_ strings, then move.
+    red_scratch_.resize(n);
+    red_->scan_many(red_in_.data(), n, red_scratch_.data(), red_results_.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      switch (red_results_[i]) {
+        case redactor::result::clean: break;
+        case redactor::result::redacted:
+          red_outs_[i]->swap(red_scratch_[i]);
+          *red_targets_[i] = *red_outs_[i];
+          break;
+        case redactor::result::failed: *red_targets_[i] = "[REDACTION_FAILED]"; break;
+      }
+    }
+    red_used_ += n;
   } catch (...) {  // out of memory: nothing unscanned may leave; the span goes out without strings
     for (attr_view& a : v.attrs)
       if (a.type == value::type::string && !derived(a)) a.s = "[REDACTION_FAILED]";

@@ -124,6 +124,11 @@ struct engine final : tail_sink {
   std::unique_ptr<redactor> red_;           ///< null: redaction off or unavailable
   std::deque<std::string> red_pool_;        ///< redacted texts of the span being exported (reused; stable addresses)
   std::size_t red_used_ = 0;
+  std::vector<std::string_view*> red_targets_;       ///< the view's strings to scan
+  std::vector<std::string_view> red_in_;
+  std::vector<std::string*> red_outs_;
+  std::vector<std::string> red_scratch_;
+  std::vector<redactor::result> red_results_;
   std::string settle_rec_;           ///< a kept record, re-tagged with its reason
   std::string settle_joined_;        ///< its fragments
   bool tail_all_ = false;            ///< shutdown: decide every pending trace

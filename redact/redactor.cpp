@@ -318,7 +318,7 @@ int on_match(unsigned int id, unsigned long long from, unsigned long long to, un
     v.back().end = std::max<std::uint32_t>(v.back().end, static_cast<std::uint32_t>(end));
     return 0;
   }
-  v.push_back({static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end), id});
+  v.push_back({static_cast<std::uint32_t>(start), static_cast<std::uint32_t>(end), id, 0});
   return 0;
 }
 
@@ -414,57 +414,104 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
 }
 
 redactor::result redactor::scan(std::string_view in, std::string& out) noexcept {
-  ++stats_.values;
-  stats_.bytes += in.size();
-  if (in.empty()) return result::clean;
-  if (in.size() > 0xffffffffu) {
-    ++stats_.failures;
-    return result::failed;
+  result r = result::clean;
+  scan_many(&in, 1, &out, &r);
+  return r;
+}
+
+// Several values in one Hyperscan call (a call costs about 100 ns before the first byte): the
+// values are joined with '\n', which no pattern's value characters include and which makes a
+// word boundary, so a match cannot run from one value into the next; a range is clamped to
+// the value its end lies in.
+void redactor::scan_many(const std::string_view* in, std::size_t n, std::string* outs, result* results) noexcept {
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    results[i] = result::clean;
+    total += in[i].size() + 1;
+    ++stats_.values;
+    stats_.bytes += in[i].size();
   }
-  ranges_.clear();
-  impl_->text = in;
-  impl_->out = &ranges_;
-  const hs_error_t rc = hs_scan(impl_->db, in.data(), static_cast<unsigned>(in.size()), 0, impl_->scratch, on_match, impl_.get());
-  if (rc != HS_SUCCESS) {
-    ++stats_.failures;
-    return result::failed;
-  }
-  if (ranges_.empty()) return result::clean;
+  auto fail_all = [&] {
+    for (std::size_t i = 0; i < n; ++i) results[i] = in[i].empty() ? result::clean : result::failed;
+    stats_.failures += n;
+  };
+  if (total > 0xffffffffu) return fail_all();
+  std::string_view text;
   try {
-    // Merge: by start, widest first; an overlapping range joins the one before it.
+    starts_.clear();
+    if (n == 1) {
+      text = in[0];
+      starts_.push_back(0);
+    } else {
+      joined_.clear();
+      for (std::size_t i = 0; i < n; ++i) {
+        starts_.push_back(static_cast<std::uint32_t>(joined_.size()));
+        joined_.append(in[i]);
+        joined_ += '\n';
+      }
+      text = joined_;
+    }
+  } catch (...) {
+    return fail_all();
+  }
+  if (text.empty()) return;
+  ranges_.clear();
+  impl_->text = text;
+  impl_->out = &ranges_;
+  if (hs_scan(impl_->db, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
+    return fail_all();
+  if (ranges_.empty()) return;
+  try {
+    // Each range belongs to the value its end lies in, clamped to it; then, per value, merged:
+    // by start, widest first, an overlapping range joins the one before it.
+    for (range& x : ranges_) {
+      const auto k = static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), x.end - 1) - starts_.begin() - 1);
+      x.start = std::max(x.start, starts_[k]);
+      x.value = static_cast<std::uint32_t>(k);
+    }
     std::sort(ranges_.begin(), ranges_.end(), [](const range& a, const range& b) {
       return a.start != b.start ? a.start < b.start : a.end != b.end ? a.end > b.end : a.id < b.id;
     });
-    std::size_t n = 0;
+    std::size_t m = 0;
     for (const range& x : ranges_) {
-      if (n > 0 && x.start < ranges_[n - 1].end) {
-        ranges_[n - 1].end = std::max(ranges_[n - 1].end, x.end);
+      if (m > 0 && x.value == ranges_[m - 1].value && x.start < ranges_[m - 1].end) {
+        ranges_[m - 1].end = std::max(ranges_[m - 1].end, x.end);
         continue;
       }
-      ranges_[n++] = x;
+      ranges_[m++] = x;
     }
-    ranges_.resize(n);
-    out.clear();
-    std::size_t at = 0;
-    bool any = false;
-    for (const range& x : ranges_) {
-      const std::string_view secret = in.substr(x.start, x.end - x.start);
-      bool allowed = std::find(s_.allow_values.begin(), s_.allow_values.end(), secret) != s_.allow_values.end();
-      if (!allowed && impl_->allow_db != nullptr)
-        hs_scan(impl_->allow_db, secret.data(), static_cast<unsigned>(secret.size()), 0, impl_->allow_scratch, on_allow, &allowed);
-      if (allowed) continue;
-      out.append(in.substr(at, x.start - at));
-      write_replacement(secret, x.id, out);
-      at = x.end;
-      any = true;
-      ++stats_.matches[x.id];
+    ranges_.resize(m);
+    std::size_t i = 0;
+    while (i < m) {
+      const std::uint32_t k = ranges_[i].value;
+      const std::string_view v = in[k];
+      const std::uint32_t base = starts_[k];
+      std::string& out = outs[k];
+      out.clear();
+      std::size_t at = 0;
+      bool any = false;
+      for (; i < m && ranges_[i].value == k; ++i) {
+        const range& x = ranges_[i];
+        const std::size_t from = x.start - base, to = std::min<std::size_t>(x.end - base, v.size());
+        if (to <= from) continue;
+        const std::string_view secret = v.substr(from, to - from);
+        bool allowed = std::find(s_.allow_values.begin(), s_.allow_values.end(), secret) != s_.allow_values.end();
+        if (!allowed && impl_->allow_db != nullptr)
+          hs_scan(impl_->allow_db, secret.data(), static_cast<unsigned>(secret.size()), 0, impl_->allow_scratch, on_allow, &allowed);
+        if (allowed) continue;
+        out.append(v.substr(at, from - at));
+        write_replacement(secret, x.id, out);
+        at = to;
+        any = true;
+        ++stats_.matches[x.id];
+      }
+      if (any) {
+        out.append(v.substr(at));
+        results[k] = result::redacted;
+      }
     }
-    if (!any) return result::clean;
-    out.append(in.substr(at));
-    return result::redacted;
   } catch (...) {
-    ++stats_.failures;
-    return result::failed;
+    fail_all();
   }
 }
 
@@ -478,6 +525,9 @@ std::unique_ptr<redactor> redactor::create(const redact_settings&, std::vector<s
 }
 
 redactor::result redactor::scan(std::string_view, std::string&) noexcept { return result::failed; }
+void redactor::scan_many(const std::string_view*, std::size_t n, std::string*, result* results) noexcept {
+  for (std::size_t i = 0; i < n; ++i) results[i] = result::failed;
+}
 
 #endif
 

@@ -46,6 +46,8 @@ class redactor {
   /// scanner itself failed: the caller must not export `in` (it writes [REDACTION_FAILED]).
   /// Drain thread only (the scratch is not shared).
   result scan(std::string_view in, std::string& out) noexcept;
+  /// `n` values in one scan (cheaper than n scans): results[i], and outs[i] when redacted.
+  void scan_many(const std::string_view* in, std::size_t n, std::string* outs, result* results) noexcept;
   /// The replacement of a whole value (field rules): `[REDACTED:<label>]`, a keyed hash, or "".
   void replace_whole(std::string_view value, std::string_view label, std::string& out) const;
 
@@ -59,7 +61,7 @@ class redactor {
   const counters& stats() const noexcept { return stats_; }
 
   struct range {
-    std::uint32_t start, end, id;
+    std::uint32_t start, end, id, value;
   };
   struct impl;
 
@@ -74,6 +76,8 @@ class redactor {
   std::uint64_t key_[2] = {};
   counters stats_;
   std::vector<range> ranges_;
+  std::vector<std::uint32_t> starts_;  // where each value begins in the joined text
+  std::string joined_;
 };
 
 /// SipHash-2-4 (a keyed PRF): equal inputs give equal outputs under one key, and without the key
