@@ -53,6 +53,11 @@ constexpr cls make_secret() {
 constexpr cls k_secret = make_secret();
 
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+inline bool is_word(char c) noexcept { return k_token[static_cast<unsigned char>(c)] && c != '-'; }
+// No letter, digit or '_' right before `start` and right at `end`: a whole token.
+inline bool bounded(std::string_view t, std::size_t start, std::size_t end) noexcept {
+  return (start == 0 || !is_word(t[start - 1])) && (end >= t.size() || !is_word(t[end]));
+}
 
 // Walks forward from `at` over `c`, at most `max` characters; returns the end.
 std::size_t forward_over(std::string_view t, std::size_t at, const cls& c, std::size_t max) noexcept {
@@ -106,6 +111,8 @@ constexpr unsigned k_nocase = 0, k_dotall = 0;
 // case-insensitive password/secret fields, whole PEM blocks, opaque bearer tokens, JSON forms.
 // No pattern asks for the start of match (with an unbounded tail it costs most of the scan
 // speed): key=value forms end where their value begins and the value is found by walking forward.
+// The numeric and e-mail patterns carry no \b (word-boundary assertions on digit classes cost
+// the combined database half its speed): their extent rules check the boundaries instead.
 constexpr pattern_def k_defaults[] = {
     {"private_key", "-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----.*?-----END [A-Z ]{0,20}PRIVATE KEY-----", k_dotall, extent::pem},
     {"anthropic_key", "\\bsk-ant-[A-Za-z0-9_-]{20,}", 0, extent::token},
@@ -122,11 +129,11 @@ constexpr pattern_def k_defaults[] = {
     {"api_key", "\\bapi[_-]?key[\"']?[ \\t]*[:=][ \\t]*[\"']?", k_nocase, extent::api_key},
     {"password", "\\b(password|passwd|pwd|secret|client_secret|access_token|refresh_token|auth_token|token)[\"']?[ \\t]*[:=][ \\t]*[\"']?",
      k_nocase, extent::secret},
-    {"email", "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}\\b", 0, extent::email},
-    {"credit_card", "\\b(\\d{13,19}|\\d{4}([ -]\\d{4}){3}|\\d{4}[ -]\\d{6}[ -]\\d{5}|\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7})\\b", 0, extent::card},
-    {"us_ssn", "\\b\\d{3}-\\d{2}-\\d{4}\\b", 0, extent::ssn},
-    {"phone", "(\\)|\\b\\d{3})[ .-]\\d{3}[ .-]\\d{4}\\b|\\+\\d{1,3}([ .-]\\d{1,4}){2,5}\\b", 0, extent::phone},
-    {"ipv4", "\\b\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\b", 0, extent::ipv4},
+    {"email", "@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}", 0, extent::email},
+    {"credit_card", "\\d{13,19}|\\d{4}[ -]\\d{6}[ -]\\d{5}|\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7}", 0, extent::card},
+    {"us_ssn", "\\d{3}-\\d{2}-\\d{4}", 0, extent::ssn},
+    {"phone", "[)\\d][ .-]\\d{3}[ .-]\\d{4}|\\+\\d{1,3}([ .-]\\d{1,4}){2,5}", 0, extent::phone},
+    {"ipv4", "\\d\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}", 0, extent::ipv4},
 };
 
 bool card_prefix_ok(std::string_view digits) noexcept {
@@ -225,9 +232,11 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
   end = to;
   switch (how) {
     case extent::email: {
+      if (to < t.size() && is_word(t[to])) return false;  // the domain goes on: a later match ends it
       start = back_over(t, to, k_email);
       while (start < to && !k_token[static_cast<unsigned char>(t[start])]) ++start;  // no leading dots or @
-      return t.substr(start, to - start).find('@') != std::string_view::npos;
+      const std::size_t at = t.substr(start, to - start).find('@');
+      return at != std::string_view::npos && at > 0;  // a local part before the @
     }
     case extent::token:
       start = back_over(t, to, k_token);
@@ -239,6 +248,7 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
     case extent::card: {
       start = back_over(t, to, k_card);
       while (start < to && !is_digit(t[start])) ++start;
+      if (!bounded(t, start, to)) return false;
       std::string digits;
       for (std::size_t i = start; i < to; ++i)
         if (is_digit(t[i])) digits += t[i];
@@ -247,12 +257,14 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
     case extent::phone: {
       start = back_over(t, to, k_phone);
       while (start < to && !(is_digit(t[start]) || t[start] == '+' || t[start] == '(')) ++start;
+      if (!bounded(t, start, to)) return false;
       int digits = 0;
       for (std::size_t i = start; i < to; ++i) digits += is_digit(t[i]) ? 1 : 0;
       return digits >= 10 && digits <= 15;
     }
     case extent::ssn: {
       start = to - 11;
+      if (!bounded(t, start, to) || (start > 0 && t[start - 1] == '-') || (to < t.size() && t[to] == '-')) return false;
       const std::string_view s = t.substr(start, 11);
       const int area = std::atoi(std::string(s.substr(0, 3)).c_str());
       return area != 0 && area != 666 && area < 900 && s.substr(4, 2) != "00" && s.substr(7, 4) != "0000";
@@ -263,7 +275,7 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
       int parts = 1;
       for (std::size_t i = start; i < to; ++i) parts += t[i] == '.' ? 1 : 0;
       const bool longer = to + 1 < t.size() && t[to] == '.' && is_digit(t[to + 1]);  // 1.2.3.4.5
-      if (parts != 4 || longer) return false;
+      if (parts != 4 || longer || !bounded(t, start, to)) return false;
       int octet = 0, len = 0;  // each octet <= 255
       for (std::size_t i = start; i <= to; ++i) {
         if (i == to || t[i] == '.') {
