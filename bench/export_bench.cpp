@@ -51,6 +51,7 @@ struct options {
   int threads = 1;
   bool json = false;
   bool gzip = false;
+  bool redact = true;
   std::uint64_t trace_spans = 1;
 };
 
@@ -120,6 +121,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   c.max_queue_size = 131072;
   c.schedule_delay_ms = 200;
   c.otlp_gzip = o.gzip;
+  c.redact = o.redact;
   c.otlp_endpoint = "http://127.0.0.1:" + std::to_string(port);
   if (exporting) c.exporters = {tc::exporter_kind::otlp};
   else c.exporters.clear();
@@ -317,10 +319,11 @@ int main(int argc, char** argv) {
     else if (a == "--rounds" && i + 1 < argc) o.rounds = std::max(1, std::atoi(next()));
     else if (a == "--threads" && i + 1 < argc) o.threads = std::max(1, std::atoi(next()));
     else if (a == "--gzip") o.gzip = true;
+    else if (a == "--no-redact") o.redact = false;
     else if (a == "--trace-spans" && i + 1 < argc) o.trace_spans = std::max(1, std::atoi(next()));
     else if (a == "--json") o.json = true;
     else {
-      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--json]\n");
+      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n");
       return a == "--help" ? 0 : 2;
     }
   }

@@ -480,7 +480,9 @@ void engine::redact_view(span_view& v) noexcept {
   };
   // Strings to scan are gathered, then scanned in one call (a call has a fixed cost).
   red_targets_.clear();
-  auto scan = [&](std::string_view& text) { red_targets_.push_back(&text); };
+  auto scan = [&](std::string_view& text) {
+    if (!red_->known_clean(text)) red_targets_.push_back(&text);
+  };
   auto field_rule = [&](std::string_view key) {
     for (const std::string& f : cfg.redact_fields)
       if (glob_match(f, key)) return true;
@@ -535,7 +537,7 @@ void engine::redact_view(span_view& v) noexcept {
     red_->scan_many(red_in_.data(), n, red_scratch_.data(), red_results_.data());
     for (std::size_t i = 0; i < n; ++i) {
       switch (red_results_[i]) {
-        case redactor::result::clean: break;
+        case redactor::result::clean: red_->remember_clean(red_in_[i]); break;
         case redactor::result::redacted:
           red_outs_[i]->swap(red_scratch_[i]);
           *red_targets_[i] = *red_outs_[i];

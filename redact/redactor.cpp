@@ -422,6 +422,7 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
     r->key_[1] = ~r->key_[0];
   }
   r->stats_.matches.assign(r->names_.size(), 0);
+  r->clean_.reset(new (std::nothrow) clean_entry[k_clean_slots]);
   return r;
 }
 
@@ -544,6 +545,22 @@ void redactor::scan_many(const std::string_view*, std::size_t n, std::string*, r
 #endif
 
 redactor::~redactor() = default;
+
+bool redactor::known_clean(std::string_view v) const noexcept {
+  if (!clean_ || v.size() > sizeof(clean_entry::text) || v.empty()) return false;
+  const std::uint64_t h = XXH3_64bits(v.data(), v.size());
+  const clean_entry& e = clean_[h & (k_clean_slots - 1)];
+  return e.hash == h && e.len == v.size() && std::memcmp(e.text, v.data(), v.size()) == 0;
+}
+
+void redactor::remember_clean(std::string_view v) noexcept {
+  if (!clean_ || v.size() > sizeof(clean_entry::text) || v.empty()) return;
+  const std::uint64_t h = XXH3_64bits(v.data(), v.size());
+  clean_entry& e = clean_[h & (k_clean_slots - 1)];
+  e.hash = h;
+  e.len = static_cast<std::uint32_t>(v.size());
+  std::memcpy(e.text, v.data(), v.size());
+}
 
 void redactor::write_replacement(std::string_view secret, std::uint32_t id, std::string& out) const {
   put_replacement(secret, names_[id], out);

@@ -48,6 +48,11 @@ class redactor {
   result scan(std::string_view in, std::string& out) noexcept;
   /// `n` values in one scan (cheaper than n scans): results[i], and outs[i] when redacted.
   void scan_many(const std::string_view* in, std::size_t n, std::string* outs, result* results) noexcept;
+  /// Short values seen clean before (model names, routes, status strings repeat on every span):
+  /// a direct-mapped table of exact values, compared byte for byte, so a hit is never wrong.
+  bool known_clean(std::string_view v) const noexcept;
+  void remember_clean(std::string_view v) noexcept;
+
   /// The replacement of a whole value (field rules): `[REDACTED:<label>]`, a keyed hash, or "".
   void replace_whole(std::string_view value, std::string_view label, std::string& out) const;
 
@@ -76,6 +81,13 @@ class redactor {
   std::uint64_t key_[2] = {};
   counters stats_;
   std::vector<range> ranges_;
+  struct clean_entry {
+    std::uint64_t hash = 0;
+    std::uint32_t len = 0;
+    char text[52] = {};
+  };
+  static constexpr std::size_t k_clean_slots = 2048;
+  std::unique_ptr<clean_entry[]> clean_;
   std::vector<std::uint32_t> starts_;  // where each value begins in the joined text
   std::string joined_;
 };
