@@ -163,12 +163,18 @@ engine::engine(const config& c) : cfg(c) {
       problems.push_back("out of memory while compiling the patterns");
     }
     for (const auto& p : problems) diag(log_level::warn, "redaction: %s", p.c_str());
-    if (!red_)
+    if (!red_) {
       diag(log_level::warn, "redaction is unavailable; captured payloads (input.value, output.value) are %s",
            cfg.redact_allow_unredacted ? "exported unredacted (TRACECRAFT_REDACT_ALLOW_UNREDACTED=true)" : "dropped");
-    else if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty())
-      diag(log_level::warn, "TRACECRAFT_REDACT_MODE=hash without TRACECRAFT_REDACT_HASH_KEY: a random key for this "
-                            "process, so hashes correlate only within it");
+    } else {
+      if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty())
+        diag(log_level::warn, "TRACECRAFT_REDACT_MODE=hash without TRACECRAFT_REDACT_HASH_KEY: a random key for this "
+                              "process, so hashes correlate only within it");
+      // The resource goes out with every request too: its values are scanned once, here.
+      std::string out;
+      for (auto& kv : resource.strings)
+        if (red_->scan(kv.second, out) == redactor::result::redacted) kv.second = out;
+    }
   }
   if (keep_tail || !rule_threshold.empty()) {
     tail_settings t;
@@ -522,6 +528,7 @@ void engine::redact_view(span_view& v) noexcept {
     for (attr_view& a : v.nested) one(a);
     if (!v.status_message.empty()) scan(v.status_message);
     if (v.name_runtime) scan(v.name);
+    for (event_view& e : v.events) scan(e.name);  // literals, so the clean-value table answers
     const std::size_t n = red_targets_.size();
     if (n == 0) return;
     red_in_.resize(n);

@@ -7,16 +7,23 @@
 
 namespace tracecraft::detail {
 
+// [u64 length of the joined fragments][fragments, padded to 8][record]: the record stays 8-byte
+// aligned (heap strings are), as the decoder reads it through a span_data pointer.
+namespace {
+std::size_t padded(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+}  // namespace
+
 std::string_view tail_table::entry_joined(const std::string& e) noexcept {
-  std::uint32_t n = 0;
-  std::memcpy(&n, e.data(), 4);
-  return std::string_view(e.data() + 4, n);
+  std::uint64_t n = 0;
+  std::memcpy(&n, e.data(), 8);
+  return std::string_view(e.data() + 8, static_cast<std::size_t>(n));
 }
 
 std::string_view tail_table::entry_record(const std::string& e) noexcept {
-  std::uint32_t n = 0;
-  std::memcpy(&n, e.data(), 4);
-  return std::string_view(e.data() + 4 + n, e.size() - 4 - n);
+  std::uint64_t n = 0;
+  std::memcpy(&n, e.data(), 8);
+  const std::size_t at = 8 + padded(static_cast<std::size_t>(n));
+  return std::string_view(e.data() + at, e.size() - at);
 }
 
 void tail_table::settle(map::iterator it, bool evicting, std::uint64_t now_ns) {
@@ -45,10 +52,11 @@ void tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
   std::memcpy(&k.hi, trace_id, 8);
   std::memcpy(&k.lo, trace_id + 8, 8);
   std::string entry;
-  const auto jn = static_cast<std::uint32_t>(joined.size());
-  entry.reserve(4 + joined.size() + size);
-  entry.append(reinterpret_cast<const char*>(&jn), 4);
+  const std::uint64_t jn = joined.size();
+  entry.reserve(8 + padded(joined.size()) + size);
+  entry.append(reinterpret_cast<const char*>(&jn), 8);
   entry.append(joined);
+  entry.append(padded(joined.size()) - joined.size(), '\0');
   entry.append(reinterpret_cast<const char*>(rec), size);
   auto it = pending_.find(k);
   if (it == pending_.end()) {

@@ -68,7 +68,7 @@ class tail_table {
   void add(const std::uint8_t trace_id[16], const unsigned char* rec, std::size_t size, std::string_view joined,
            bool root, bool error, std::uint64_t duration_ns, std::uint64_t now_ns, std::uint64_t pass);
 
-  /// An entry is stored as [u32 length of the joined fragments][fragments][record].
+  /// An entry is stored as [u64 length of the joined fragments][fragments, padded to 8][record].
   static std::string_view entry_joined(const std::string& e) noexcept;
   static std::string_view entry_record(const std::string& e) noexcept;
 
