@@ -43,6 +43,7 @@ TEST_CASE("zero heap allocations per span after warm-up (sampled, unsampled, dis
     cfg.capture_payloads = true;
     cfg.sampler = tc::sampler_kind::parentbased_traceidratio;
     cfg.sampling_rate = rate;
+    cfg.always_keep_errors = false;  // rate 0: plain unsampled spans (skeletons take the sampled path)
     cfg.ring_kb = 4096;
     REQUIRE(tc::init(cfg) == tc::status::ok);
     tc::span_context link_to;
