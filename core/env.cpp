@@ -368,6 +368,12 @@ struct var_def {
   std::string (*show)(const config& c);
 };
 
+#define TC_BOOL_VAR(NAME, FIELD, DEF, MEANING)                                                                \
+  var_def {                                                                                                    \
+    NAME, #DEF, MEANING, [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.FIELD, DEF, s); }, \
+        [](const config& c) { return std::string(c.FIELD ? "true" : "false"); }                               \
+  }
+
 #define TC_UINT_VAR(NAME, FIELD, LO, HI, DEF, MEANING)                                                        \
   var_def {                                                                                                    \
     NAME, #DEF, MEANING, [](const char* n, const std::string& v, config& c, sink& s) { parse_uint(n, v, c.FIELD, LO, HI, DEF, s); }, \
@@ -408,12 +414,8 @@ const var_def k_vars[] = {
      [](const char*, const std::string&, config&, sink&) {}, show_rate},
     {"TRACECRAFT_SAMPLING_RATE", "1", "short form: parentbased_traceidratio with this probability, decided at the root from the trace id",
      [](const char*, const std::string&, config&, sink&) {}, show_rate},
-    {"TRACECRAFT_ALWAYS_KEEP_ERRORS", "true", "a trace the rate drops is still kept when any of its spans failed (skeletons wait in the drain)",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.always_keep_errors, true, s); },
-     [](const config& c) { return std::string(c.always_keep_errors ? "true" : "false"); }},
-    {"TRACECRAFT_ALWAYS_KEEP_SLOW", "false", "a trace the rate drops is still kept when its root took TRACECRAFT_SLOW_THRESHOLD_MS or more",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.always_keep_slow, false, s); },
-     [](const config& c) { return std::string(c.always_keep_slow ? "true" : "false"); }},
+    TC_BOOL_VAR("TRACECRAFT_ALWAYS_KEEP_ERRORS", always_keep_errors, true, "a trace the rate drops is still kept when any of its spans failed (skeletons wait in the drain)"),
+    TC_BOOL_VAR("TRACECRAFT_ALWAYS_KEEP_SLOW", always_keep_slow, false, "a trace the rate drops is still kept when its root took TRACECRAFT_SLOW_THRESHOLD_MS or more"),
     TC_UINT_VAR("TRACECRAFT_SLOW_THRESHOLD_MS", slow_threshold_ms, 0, 2147483647, 5000, "a root at least this long (ms) is slow"),
     TC_UINT_VAR("TRACECRAFT_PENDING_TRACES", pending_traces, 0, 10000000, 10000, "dropped traces held until their root ends (0: keep no tail); a full table evicts the oldest (tail_evicted)"),
     TC_UINT_VAR("TRACECRAFT_DECISION_WAIT_MS", decision_wait_ms, 0, 2147483647, 30000, "the longest a held trace waits for its root before it is decided"),
@@ -438,9 +440,7 @@ const var_def k_vars[] = {
        for (const auto& p : problems) s.add(n, v, p);
      },
      [](const config&) { return std::string(); }},
-    {"TRACECRAFT_REDACT", "true", "scan every exported string for PII and secrets (Hyperscan, on the drain thread)",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.redact, true, s); },
-     [](const config& c) { return std::string(c.redact ? "true" : "false"); }},
+    TC_BOOL_VAR("TRACECRAFT_REDACT", redact, true, "scan every exported string for PII and secrets (Hyperscan, on the drain thread)"),
     {"TRACECRAFT_REDACT_MODE", "mask", "mask ([REDACTED:<pattern>]), hash ([HASH:<keyed hash>]) or remove",
      [](const char* n, const std::string& v, config& c, sink& s) {
        const std::string l = lower(trim(v));
@@ -502,10 +502,8 @@ const var_def k_vars[] = {
        for (const auto& f : c.redact_fields) r += (r.empty() ? "" : ",") + f;
        return r;
      }},
-    {"TRACECRAFT_REDACT_ALLOW_UNREDACTED", "false", "export captured payloads even when redaction is unavailable (otherwise they are dropped)",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.redact_allow_unredacted, false, s); },
-     [](const config& c) { return std::string(c.redact_allow_unredacted ? "true" : "false"); }},
-    {"TRACECRAFT_PROCESSOR_ORDER", "safety", "safety: redact as spans are read, before the tail decision; efficiency: redact only what is exported",
+    TC_BOOL_VAR("TRACECRAFT_REDACT_ALLOW_UNREDACTED", redact_allow_unredacted, false, "export captured payloads even when redaction is unavailable (otherwise they are dropped)"),
+    {"TRACECRAFT_PROCESSOR_ORDER", "safety", "safety: sampling rules see redacted values; efficiency: they see recorded ones (export is redacted either way)",
      [](const char* n, const std::string& v, config& c, sink& s) {
        const std::string l = lower(trim(v));
        if (l == "safety") c.order = processor_order::safety;
@@ -532,9 +530,7 @@ const var_def k_vars[] = {
      },
      [](const config& c) { return c.drain_cpu < 0 ? std::string("(not pinned)") : std::to_string(c.drain_cpu); }},
     TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "drain sleep between busy passes (idle passes back off to 50 ms)"),
-    {"TRACECRAFT_CAPTURE_PAYLOADS", "false", "record step inputs/outputs (input.value, output.value)",
-     [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.capture_payloads, false, s); },
-     [](const config& c) { return std::string(c.capture_payloads ? "true" : "false"); }},
+    TC_BOOL_VAR("TRACECRAFT_CAPTURE_PAYLOADS", capture_payloads, false, "record step inputs/outputs (input.value, output.value)"),
     TC_UINT_VAR("TRACECRAFT_MAX_INPUT_LENGTH", max_input_length, 0, 16777216, 4096, "bytes of captured input kept (UTF-8 safe cut)"),
     TC_UINT_VAR("TRACECRAFT_MAX_OUTPUT_LENGTH", max_output_length, 0, 16777216, 4096, "bytes of captured output kept (UTF-8 safe cut)"),
     {"TRACECRAFT_LOG_LEVEL", "warn", "diagnostics to stderr: none, error, warn, info",
