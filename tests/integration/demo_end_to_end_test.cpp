@@ -231,6 +231,55 @@ TEST_CASE("tracecraft-demo: --prompts with payload capture records each prompt a
   CHECK(inputs[8] == "third prompt with unicode \xC3\xA9");
 }
 
+TEST_CASE("tracecraft-demo --prompts with payload capture: no sensitive string reaches the JSONL, harmless prompts unchanged") {
+  tct::temp_dir dir;
+  // Each sensitive line holds one secret (the part after "|" is what must never appear).
+  const std::vector<std::pair<std::string, std::string>> sensitive = {
+      {"please mail the invoice to jane.doe@example.com today", "jane.doe@example.com"},
+      {"my card is 4111 1111 1111 1111, expiry next year", "4111 1111 1111 1111"},
+      {"amex 378282246310005 was declined", "378282246310005"},
+      {"call me on (415) 555-0132 after five", "555-0132"},
+      {"here is my key sk-proj-AbCdEfGhIjKlMnOpQrStUvWx0123 please debug", "AbCdEfGhIjKlMnOpQrStUvWx0123"},
+      {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+      {"the id is AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"},
+      {"login with Password: Tr0ub4dor&3 fails", "Tr0ub4dor"},
+      {"curl -H 'Authorization: Bearer abc.def-ghi_jkl~mno' https://api", "abc.def-ghi_jkl~mno"},
+      {"ssn 123-45-6789 on the form", "123-45-6789"},
+      {"the db host is 10.20.30.40 in staging", "10.20.30.40"},
+      {"token ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"},
+      {"{\"api_key\": \"abcd1234efgh5678\", \"model\": \"x\"}", "abcd1234efgh5678"},
+  };
+  const std::vector<std::string> harmless = {
+      "run the risk-assessment for task-management-service v2.14.3",
+      "commit 3f786850e387550fdab836ed7e6dc881de23001b broke the build at 2026-11-21T22:34:07Z",
+      "request 123e4567-e89b-12d3-a456-426614174000 for order ORD-2024-000123 took 41.7 ms",
+      "summarise the quarterly report in three bullet points",
+  };
+  {
+    std::FILE* f = std::fopen(dir.file("prompts.txt").c_str(), "w");
+    REQUIRE(f);
+    for (const auto& [line, secret] : sensitive) std::fprintf(f, "%s\n", line.c_str());
+    for (const auto& line : harmless) std::fprintf(f, "%s\n", line.c_str());
+    std::fclose(f);
+  }
+  const int n = static_cast<int>(sensitive.size() + harmless.size());
+  const auto d = run_demo(dir, "r", {"--requests", std::to_string(n), "--agent-rate", "1", "--prompts", dir.file("prompts.txt")},
+                          {"TRACECRAFT_CAPTURE_PAYLOADS=true"});
+  REQUIRE(d.r.exit_code == 0);
+  const std::string raw = tct::slurp(dir.file("r.jsonl"));
+  for (const auto& [line, secret] : sensitive) CHECK_MESSAGE(raw.find(secret) == std::string::npos, "leaked: " << secret);
+  std::map<std::int64_t, std::string> inputs;
+  for (const auto& s : d.spans)
+    if (s.name == "POST /v1/chat/completions") inputs[s.attrs.at("tracecraft.request.id").i] = s.attrs.at("input.value").s;
+  REQUIRE(inputs.size() == static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < sensitive.size(); ++i)
+    CHECK_MESSAGE(inputs[static_cast<std::int64_t>(i)].find("[REDACTED:") != std::string::npos, sensitive[i].first);
+  for (std::size_t i = 0; i < harmless.size(); ++i)
+    CHECK(inputs[static_cast<std::int64_t>(sensitive.size() + i)] == harmless[i]);
+  // The agent path's llm step captured the same prompts: redacted there too (the raw check above).
+  CHECK(raw.find("[REDACTED:email]") != std::string::npos);
+}
+
 TEST_CASE("tracecraft-demo: sampling at 10% records whole traces or nothing, and counts the rest") {
   tct::temp_dir dir;
   const auto d = run_demo(dir, "s", {"--requests", "300"}, {"TRACECRAFT_SAMPLING_RATE=0.1"});
