@@ -18,6 +18,7 @@
 #include "core/diag.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
+#include "redact/json_payload.h"
 #include "redact/redactor.h"
 #include "sampler/rules.h"
 #include "sampler/tracestate_store.h"
@@ -170,6 +171,10 @@ engine::engine(const config& c) : cfg(c) {
       if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty())
         diag(log_level::warn, "TRACECRAFT_REDACT_MODE=hash without TRACECRAFT_REDACT_HASH_KEY: a random key for this "
                               "process, so hashes correlate only within it");
+      for (const std::string& p : cfg.redact_json_paths) {
+        json_path jp;
+        if (parse_json_path(p, jp)) red_json_paths_.push_back(std::move(jp));
+      }
       // The resource goes out with every request too: its values are scanned once, here.
       std::string out;
       for (auto& kv : resource.strings)
@@ -521,7 +526,21 @@ void engine::redact_view(span_view& v) noexcept {
         a.s = out;
         return;
       }
-      if (a.type == value::type::string && !a.s.empty()) scan(a.s);
+      if (a.type != value::type::string || a.s.empty()) return;
+      // A JSON payload: parsed, its string values scanned, keys and structure kept.
+      const std::size_t lead = a.s.find_first_not_of(" \t\r\n");
+      if (lead != std::string_view::npos && (a.s[lead] == '{' || a.s[lead] == '[') && !red_->known_clean(a.s)) {
+        std::string& out = slot();
+        bool changed = false;
+        if (redact_json(*red_, a.s, red_json_paths_, out, changed)) {
+          if (changed) {
+            a.s = out;
+            ++red_used_;
+          }
+          return;
+        }
+      }
+      scan(a.s);
     };
     for (attr_view& a : v.attrs)
       if (!derived(a)) one(a);

@@ -20,6 +20,7 @@
 #include "export/exporter.h"
 #include "export/span_view.h"
 #include "ring/thread_state.h"
+#include "redact/json_payload.h"
 #include "redact/redactor.h"
 #include "sampler/tail.h"
 #include "tracecraft/trace.h"
@@ -122,6 +123,7 @@ struct engine final : tail_sink {
   std::vector<parked> parked_spans;
   std::unique_ptr<tail_table> tail;  ///< skeletons of dropped traces (null unless keep_tail)
   std::unique_ptr<redactor> red_;           ///< null: redaction off or unavailable
+  std::vector<json_path> red_json_paths_;   ///< TRACECRAFT_REDACT_JSON_PATHS, parsed
   std::deque<std::string> red_pool_;        ///< redacted texts of the span being exported (reused; stable addresses)
   std::size_t red_used_ = 0;
   std::vector<std::string_view*> red_targets_;       ///< the view's strings to scan

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "core/diag.h"
+#include "redact/json_payload.h"
 #include "redact/redactor.h"
 #include "sampler/rules.h"
 #include "tracecraft/trace.h"
@@ -500,6 +501,19 @@ const var_def k_vars[] = {
      [](const config& c) {
        std::string r;
        for (const auto& f : c.redact_fields) r += (r.empty() ? "" : ",") + f;
+       return r;
+     }},
+    {"TRACECRAFT_REDACT_JSON_PATHS", "", "in JSON payloads (parsed; strings scanned, keys kept), paths whose values are replaced whole: messages[*].content",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       for (const std::string& p : split_list(v)) {
+         detail::json_path parsed;
+         if (detail::parse_json_path(p, parsed)) c.redact_json_paths.push_back(p);
+         else s.add(n, v, "has a path '" + p + "' that is not a.b[*].c form; skipped");
+       }
+     },
+     [](const config& c) {
+       std::string r;
+       for (const auto& p : c.redact_json_paths) r += (r.empty() ? "" : ",") + p;
        return r;
      }},
     TC_BOOL_VAR("TRACECRAFT_REDACT_ALLOW_UNREDACTED", redact_allow_unredacted, false, "export captured payloads even when redaction is unavailable (otherwise they are dropped)"),

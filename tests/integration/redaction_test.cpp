@@ -68,7 +68,7 @@ TEST_SUITE("redaction") {
     CHECK(s->attrs.at("input.value").s == "Authorization: Bearer [REDACTED:bearer_token]");
     CHECK(s->attrs.at("output.value").s == "sure, your key [REDACTED:openai_key] is rotated");
     REQUIRE(s->events.size() == 1);
-    CHECK(s->events[0].attrs.at("arguments").s == "{\"email\": \"[REDACTED:email]\"}");
+    CHECK(s->events[0].attrs.at("arguments").s == "{\"email\":\"[REDACTED:email]\"}");  // JSON: parsed, rewritten
     REQUIRE(s->links.size() == 1);
     CHECK(s->links[0].attrs.at("peer").s == "[REDACTED:ipv4]");
     CHECK(s->status_message == "login failed for password=[REDACTED:password]");

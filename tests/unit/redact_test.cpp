@@ -8,6 +8,12 @@
 #include <string>
 #include <vector>
 
+#include <cstdlib>
+#include <random>
+
+#include <simdjson.h>
+
+#include "redact/json_payload.h"
 #include "redact/redactor.h"
 
 using namespace tracecraft::detail;
@@ -209,5 +215,128 @@ TEST_SUITE("redact") {
     const auto& names = r->names();
     const auto at = std::find(names.begin(), names.end(), "email") - names.begin();
     CHECK(r->stats().matches[static_cast<std::size_t>(at)] == 2);
+  }
+}
+
+TEST_SUITE("redact json") {
+  std::vector<json_path> paths(std::initializer_list<const char*> texts) {
+    std::vector<json_path> out;
+    for (const char* t : texts) {
+      json_path p;
+      REQUIRE(parse_json_path(t, p));
+      out.push_back(p);
+    }
+    return out;
+  }
+
+  bool valid_json(const std::string& s) {
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    return p.parse(s).get(e) == simdjson::SUCCESS;
+  }
+
+  TEST_CASE("paths") {
+    json_path p;
+    CHECK(parse_json_path("messages[*].content", p));
+    REQUIRE(p.steps.size() == 3);
+    CHECK(p.steps[1].any);
+    CHECK(parse_json_path("choices[0].message.content", p));
+    CHECK(p.steps[1].n == 0);
+    CHECK(parse_json_path("[*].text", p));
+    CHECK_FALSE(parse_json_path("", p));
+    CHECK_FALSE(parse_json_path("a..b", p));
+    CHECK_FALSE(parse_json_path("a[x]", p));
+    CHECK_FALSE(parse_json_path("a[1", p));
+  }
+
+  TEST_CASE("an OpenAI-style body: strings scanned, keys and numbers kept, secret keys replaced, valid JSON out") {
+    auto r = make();
+    const std::string in = R"({"model": "gpt-4o", "messages": [{"role": "user", "content": "mail jane@example.com, card 4111111111111111"},
+      {"role": "system", "content": "be brief"}], "temperature": 0.2, "n": 3, "stream": true, "stop": null,
+      "api_key": "abcd1234efgh5678", "Authorization": "Basic dXNlcjpwYXNz"})";
+    std::string out;
+    bool changed = false;
+    REQUIRE(redact_json(*r, in, {}, out, changed));
+    CHECK(changed);
+    CHECK(valid_json(out));
+    CHECK(out == R"({"model":"gpt-4o","messages":[{"role":"user","content":"mail [REDACTED:email], card [REDACTED:credit_card]"},)"
+                 R"({"role":"system","content":"be brief"}],"temperature":0.2,"n":3,"stream":true,"stop":null,)"
+                 R"("api_key":"[REDACTED:api_key]","Authorization":"[REDACTED:bearer_token]"})");
+  }
+
+  TEST_CASE("configured paths are replaced whole; other paths are scanned") {
+    auto r = make();
+    const std::string in = R"({"messages":[{"content":"anything at all"},{"content":"more"}],"choices":[{"message":{"content":"x@y.io"}}, {"message":{"content":"keep"}}]})";
+    std::string out;
+    bool changed = false;
+    REQUIRE(redact_json(*r, in, paths({"messages[*].content", "choices[1].message.content"}), out, changed));
+    CHECK(out == R"({"messages":[{"content":"[REDACTED:path]"},{"content":"[REDACTED:path]"}],)"
+                 R"("choices":[{"message":{"content":"[REDACTED:email]"}},{"message":{"content":"[REDACTED:path]"}}]})");
+    CHECK(valid_json(out));
+  }
+
+  TEST_CASE("not JSON, or invalid JSON: handled as text by the caller") {
+    auto r = make();
+    std::string out;
+    bool changed = false;
+    CHECK_FALSE(redact_json(*r, "plain text with a@b.io", {}, out, changed));
+    CHECK_FALSE(redact_json(*r, R"({"a": "b@c.io", )", {}, out, changed));
+    CHECK_FALSE(redact_json(*r, "[1, 2", {}, out, changed));
+    CHECK(run(*r, R"({"a": "b@c.io", )") == R"({"a": "[REDACTED:email]", )");  // the text scan still catches it
+    REQUIRE(redact_json(*r, " [1, 2.5, \"ok\"] ", {}, out, changed));
+    CHECK_FALSE(changed);
+  }
+
+  TEST_CASE("fuzz (replay): random bytes and random JSON never crash; valid UTF-8 stays valid; JSON stays JSON") {
+    std::size_t iterations = 20000;
+    if (const char* env = std::getenv("TC_FUZZ_ITERATIONS")) iterations = std::strtoull(env, nullptr, 10) / 10 + 1;
+    auto r = make();
+    std::mt19937_64 rng(5);
+    const std::vector<std::string> pieces = {"jane@example.com", "4111 1111 1111 1111", "sk-abcdefghijklmnopqrstuvwxyz01", "password=x",
+                                             "\u00e9", "caf\xC3\xA9", "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "10.0.0.1",
+                                             "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----", "\n", "415-555-0132",
+                                             "Bearer abcdefghijkl", "AKIAIOSFODNN7EXAMPLE", "\xF0\x9F\x98\x80", "123"};
+    auto valid_utf8 = [](std::string_view s) {
+      return simdjson::validate_utf8(s.data(), s.size());
+    };
+    std::string out;
+    std::size_t json_seen = 0;
+    for (std::size_t it = 0; it < iterations; ++it) {
+      std::string in;
+      const int kind = static_cast<int>(rng() % 3);
+      if (kind == 0) {  // random bytes
+        const std::size_t n = rng() % 200;
+        for (std::size_t i = 0; i < n; ++i) in += static_cast<char>(rng() & 0xff);
+      } else if (kind == 1) {  // pieces of text and PII
+        const std::size_t n = rng() % 12;
+        for (std::size_t i = 0; i < n; ++i) in += pieces[rng() % pieces.size()];
+      } else {  // random JSON: an object of strings, numbers and arrays with PII inside
+        in = "{";
+        const std::size_t n = rng() % 6;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (i) in += ",";
+          in += "\"k" + std::to_string(i) + "\":";
+          switch (rng() % 4) {
+            case 0: in += "\"" + pieces[rng() % 4] + " and " + pieces[rng() % 4] + "\""; break;
+            case 1: in += std::to_string(rng() % 100000); break;
+            case 2: in += "[\"" + pieces[rng() % 4] + "\", 1, null, true]"; break;
+            default: in += "{\"api_key\": \"abcdef123456\", \"x\": \"10.0.0.1\"}"; break;
+          }
+        }
+        in += "}";
+      }
+      const redactor::result res = r->scan(in, out);
+      REQUIRE(res != redactor::result::failed);
+      if (valid_utf8(in) && res == redactor::result::redacted) REQUIRE(valid_utf8(out));
+      bool changed = false;
+      if (redact_json(*r, in, {}, out, changed)) {
+        ++json_seen;
+        REQUIRE(valid_json(out));
+        REQUIRE(out.find("jane@example.com") == std::string::npos);
+        REQUIRE(out.find("abcdef123456") == std::string::npos);
+      }
+    }
+    MESSAGE("JSON inputs: " << json_seen << " of " << iterations);
+    CHECK(json_seen > iterations / 4);
   }
 }

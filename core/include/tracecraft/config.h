@@ -123,6 +123,7 @@ struct config {
   std::vector<std::pair<std::string, std::string>> redact_patterns;  ///< TRACECRAFT_REDACT_PATTERNS: name, Hyperscan regex
   std::vector<std::string> redact_allow;                ///< TRACECRAFT_REDACT_ALLOW: values never redacted
   std::vector<std::string> redact_fields;               ///< TRACECRAFT_REDACT_FIELDS: attribute keys (globs) replaced whole
+  std::vector<std::string> redact_json_paths;           ///< TRACECRAFT_REDACT_JSON_PATHS: in JSON payloads, values replaced whole
   bool redact_allow_unredacted = false;                 ///< TRACECRAFT_REDACT_ALLOW_UNREDACTED: export payloads when redaction is unavailable
   processor_order order = processor_order::safety;      ///< TRACECRAFT_PROCESSOR_ORDER
 
