@@ -157,6 +157,7 @@ engine::engine(const config& c) : cfg(c) {
     rs.disabled = cfg.redact_disabled_defaults;
     rs.custom = cfg.redact_patterns;
     rs.allow_values = cfg.redact_allow;
+    rs.allow_patterns = cfg.redact_allow_patterns;
     std::vector<std::string> problems;
     try {
       red_ = redactor::create(rs, problems);

@@ -15,6 +15,8 @@
 #include <optional>
 #include <string>
 
+#include <simdjson.h>
+
 #include "core/diag.h"
 #include "redact/json_payload.h"
 #include "redact/redactor.h"
@@ -355,6 +357,66 @@ void resolve_sampler(const std::map<std::string, std::string>& env, config& c, s
   }
 }
 
+// TRACECRAFT_REDACT_RULES_FILE: every section optional; a malformed entry is reported and skipped.
+void parse_redact_file(const std::string& json, config& c, std::vector<std::string>& problems) {
+  using namespace simdjson;
+  dom::parser parser;
+  dom::element doc;
+  if (parser.parse(json).get(doc) != SUCCESS || !doc.is_object()) {
+    problems.push_back("is not a JSON object; no rules from it");
+    return;
+  }
+  auto strings = [&](dom::element e, const char* what, auto&& add) {
+    dom::array a;
+    if (e.get(a) != SUCCESS) {
+      problems.push_back(std::string("has ") + what + " that is not an array of strings; skipped");
+      return;
+    }
+    for (dom::element x : a) {
+      std::string_view sv;
+      if (x.get(sv) != SUCCESS) problems.push_back(std::string("has a non-string entry ") + simdjson::minify(x) + " in " + what + "; skipped");
+      else add(std::string(sv));
+    }
+  };
+  for (auto [k, v] : dom::object(doc)) {
+    if (k == "patterns") {
+      dom::array a;
+      if (v.get(a) != SUCCESS) {
+        problems.push_back("has patterns that is not an array; skipped");
+        continue;
+      }
+      for (dom::element p : a) {
+        std::string_view name, regex;
+        if (p["name"].get(name) != SUCCESS || p["regex"].get(regex) != SUCCESS || name.empty() || regex.empty())
+          problems.push_back("has a pattern " + simdjson::minify(p) + " without a name and a regex; skipped");
+        else
+          c.redact_patterns.emplace_back(std::string(name), std::string(regex));
+      }
+    } else if (k == "allow") {
+      dom::element values, pats;
+      if (v["values"].get(values) == SUCCESS) strings(values, "allow.values", [&](std::string s) { c.redact_allow.push_back(std::move(s)); });
+      if (v["patterns"].get(pats) == SUCCESS)
+        strings(pats, "allow.patterns", [&](std::string s) { c.redact_allow_patterns.push_back(std::move(s)); });
+    } else if (k == "fields") {
+      strings(v, "fields", [&](std::string s) { c.redact_fields.push_back(std::move(s)); });
+    } else if (k == "json_paths") {
+      strings(v, "json_paths", [&](std::string s) {
+        detail::json_path p;
+        if (detail::parse_json_path(s, p)) c.redact_json_paths.push_back(std::move(s));
+        else problems.push_back("has a JSON path '" + s + "' that is not a.b[*].c form; skipped");
+      });
+    } else if (k == "disable") {
+      const auto known = detail::default_pattern_names();
+      strings(v, "disable", [&](std::string s) {
+        if (s == "all" || std::find(known.begin(), known.end(), s) != known.end()) c.redact_disabled_defaults.push_back(std::move(s));
+        else problems.push_back("names an unknown default pattern '" + s + "' in disable; skipped");
+      });
+    } else {
+      problems.push_back("has an unknown section '" + std::string(k) + "'; skipped");
+    }
+  }
+}
+
 std::string show_rules(const config& c) {
   std::string r;
   for (const auto& x : c.sampling_rules) r += (r.empty() ? "" : ";") + x.name + ":rate=" + show_double(x.rate);
@@ -503,6 +565,25 @@ const var_def k_vars[] = {
        for (const auto& f : c.redact_fields) r += (r.empty() ? "" : ",") + f;
        return r;
      }},
+    {"TRACECRAFT_REDACT_ALLOW_PATTERNS", "", "regexes (Hyperscan): a match one of them covers whole is never redacted, comma separated",
+     [](const char*, const std::string& v, config& c, sink&) {
+       for (auto& p : split_list(v)) c.redact_allow_patterns.push_back(std::move(p));
+     },
+     [](const config& c) { return std::to_string(c.redact_allow_patterns.size()) + " pattern(s)"; }},
+    {"TRACECRAFT_REDACT_RULES_FILE", "", "a JSON file: {patterns:[{name,regex}], allow:{values,patterns}, fields, json_paths, disable}, added to the variables'",
+     [](const char* n, const std::string& v, config& c, sink& s) {
+       std::ifstream in(trim(v), std::ios::binary);
+       if (!in) {
+         s.add(n, v, "cannot be read; no rules from it");
+         return;
+       }
+       std::ostringstream text;
+       text << in.rdbuf();
+       std::vector<std::string> problems;
+       parse_redact_file(text.str(), c, problems);
+       for (const auto& p : problems) s.add(n, v, p);
+     },
+     [](const config&) { return std::string(); }},
     {"TRACECRAFT_REDACT_JSON_PATHS", "", "in JSON payloads (parsed; strings scanned, keys kept), paths whose values are replaced whole: messages[*].content",
      [](const char* n, const std::string& v, config& c, sink& s) {
        for (const std::string& p : split_list(v)) {

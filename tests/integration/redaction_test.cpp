@@ -233,3 +233,51 @@ TEST_SUITE("redaction") {
     CHECK(problems[1].message.find("'bad'") != std::string::npos);
   }
 }
+
+TEST_SUITE("redaction rules file") {
+  TEST_CASE("TRACECRAFT_REDACT_RULES_FILE: patterns, allowlists, fields, JSON paths, defaults off; malformed entries reported") {
+    tct::temp_dir dir;
+    {
+      std::FILE* f = std::fopen(dir.file("redact.json").c_str(), "w");
+      REQUIRE(f);
+      std::fputs(R"({
+        "patterns": [{"name": "employee_id", "regex": "EMP-[0-9]{6}"}, {"name": "no_regex"}],
+        "allow": {"values": ["support@example.com"], "patterns": [".*@tracecraft\\.dev"]},
+        "fields": ["*.secret_note"],
+        "json_paths": ["messages[*].content", "bad..path"],
+        "disable": ["ipv4", "nosuch"],
+        "colour": "red"
+      })", f);
+      std::fclose(f);
+    }
+    const std::string var = "TRACECRAFT_REDACT_RULES_FILE=" + dir.file("redact.json");
+    const char* env[] = {var.c_str(), nullptr};
+    std::vector<tc::config_problem> problems;
+    tc::config c = tc::load_config(env, &problems);
+    REQUIRE(problems.size() == 4);
+    CHECK(problems[0].message.find("no_regex") != std::string::npos);
+    CHECK(problems[1].message.find("bad..path") != std::string::npos);
+    CHECK(problems[2].message.find("'nosuch'") != std::string::npos);
+    CHECK(problems[3].message.find("'colour'") != std::string::npos);
+    REQUIRE(c.redact_patterns.size() == 1);
+    c.exporters = {tc::exporter_kind::jsonl};
+    c.jsonl_path = dir.file("out.jsonl");
+    c.capture_payloads = true;
+    c.diagnostics = tc::log_level::error;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    {
+      tc::span s("request", tc::kind::server);
+      s.set("q", "EMP-123456 wrote to support@example.com, ops@tracecraft.dev and jane@example.com from 10.0.0.1");
+      s.set("app.secret_note", 7);
+      s.set_input(R"({"messages": [{"role": "user", "content": "my secret plan"}], "user": "x@y.io"})");
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 1);
+    const auto& a = spans[0].attrs;
+    CHECK(a.at("q").s ==
+          "[REDACTED:employee_id] wrote to support@example.com, ops@tracecraft.dev and [REDACTED:email] from 10.0.0.1");
+    CHECK(a.at("app.secret_note").s == "[REDACTED:field]");
+    CHECK(a.at("input.value").s == R"({"messages":[{"role":"user","content":"[REDACTED:path]"}],"user":"[REDACTED:email]"})");
+  }
+}

@@ -122,6 +122,7 @@ struct config {
   std::vector<std::string> redact_disabled_defaults;    ///< TRACECRAFT_REDACT_DEFAULTS: default patterns turned off ("all": every one)
   std::vector<std::pair<std::string, std::string>> redact_patterns;  ///< TRACECRAFT_REDACT_PATTERNS: name, Hyperscan regex
   std::vector<std::string> redact_allow;                ///< TRACECRAFT_REDACT_ALLOW: values never redacted
+  std::vector<std::string> redact_allow_patterns;       ///< TRACECRAFT_REDACT_ALLOW_PATTERNS: regexes; a match they cover whole is kept
   std::vector<std::string> redact_fields;               ///< TRACECRAFT_REDACT_FIELDS: attribute keys (globs) replaced whole
   std::vector<std::string> redact_json_paths;           ///< TRACECRAFT_REDACT_JSON_PATHS: in JSON payloads, values replaced whole
   bool redact_allow_unredacted = false;                 ///< TRACECRAFT_REDACT_ALLOW_UNREDACTED: export payloads when redaction is unavailable
