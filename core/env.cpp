@@ -781,6 +781,26 @@ std::vector<config_entry> describe_config(const char* const* envp) noexcept {
   return out;
 }
 
+std::string redaction_summary(const config& c, std::vector<std::string>* problems) noexcept {
+  try {
+    if (!c.redact) return "off (TRACECRAFT_REDACT=false)";
+    detail::redact_settings rs;
+    rs.disabled = c.redact_disabled_defaults;
+    rs.custom = c.redact_patterns;
+    rs.allow_patterns = c.redact_allow_patterns;
+    std::vector<std::string> p;
+    auto r = detail::redactor::create(rs, p);
+    if (problems != nullptr) *problems = p;
+    if (!r)
+      return std::string("UNAVAILABLE: ") + (p.empty() ? "no pattern database" : p.back()) +
+             (c.redact_allow_unredacted ? "; captured payloads are exported unredacted" : "; captured payloads are dropped");
+    return "on: " + std::to_string(r->pattern_count()) + " patterns in one Hyperscan database, mode " +
+           (c.redact_mode == redaction_mode::hash ? "hash" : c.redact_mode == redaction_mode::remove ? "remove" : "mask");
+  } catch (...) {
+    return "unknown (out of memory)";
+  }
+}
+
 status init() noexcept {
   std::vector<config_problem> problems;
   const config c = load_config(environ, &problems);

@@ -60,14 +60,14 @@ inline bool bounded(std::string_view t, std::size_t start, std::size_t end) noex
 }
 
 // Walks forward from `at` over `c`, at most `max` characters; returns the end.
-std::size_t forward_over(std::string_view t, std::size_t at, const cls& c, std::size_t max) noexcept {
+[[maybe_unused]] std::size_t forward_over(std::string_view t, std::size_t at, const cls& c, std::size_t max) noexcept {
   std::size_t e = at;
   while (e < t.size() && e - at < max && c[static_cast<unsigned char>(t[e])]) ++e;
   return e;
 }
 
 // Walks back from `end` over `c`; returns the start.
-std::size_t back_over(std::string_view t, std::size_t end, const cls& c) noexcept {
+[[maybe_unused]] std::size_t back_over(std::string_view t, std::size_t end, const cls& c) noexcept {
   std::size_t s = end;
   while (s > 0 && c[static_cast<unsigned char>(t[s - 1])]) --s;
   return s;
@@ -136,7 +136,7 @@ constexpr pattern_def k_defaults[] = {
     {"ipv4", "\\d\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}", 0, extent::ipv4},
 };
 
-bool card_prefix_ok(std::string_view digits) noexcept {
+[[maybe_unused]] bool card_prefix_ok(std::string_view digits) noexcept {
   const std::size_t n = digits.size();
   auto pre = [&](int k) { return std::atoi(std::string(digits.substr(0, static_cast<std::size_t>(k))).c_str()); };
   if (digits[0] == '4') return n == 13 || n == 16 || n == 19;                                   // Visa

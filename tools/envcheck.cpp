@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<tracecraft::config_problem> problems;
-  (void)tracecraft::load_config(environ, &problems);
+  const tracecraft::config cfg = tracecraft::load_config(environ, &problems);
   const auto rows = tracecraft::describe_config(environ);
   if (markdown) {
     std::printf("| Variable | Default | Meaning |\n|---|---|---|\n");
@@ -36,8 +36,9 @@ int main(int argc, char** argv) {
   for (const auto& r : rows)
     std::printf("%-40s %-28s %-28s %s\n", r.variable.c_str(), r.value.empty() ? "(unset)" : r.value.c_str(),
                 r.default_value.empty() ? "(unset)" : r.default_value.c_str(), r.source.c_str());
-  std::printf("\nredaction: not available in this version (payloads are exported as captured when "
-              "TRACECRAFT_CAPTURE_PAYLOADS=true)\n");
+  std::vector<std::string> redaction_problems;
+  std::printf("\nredaction: %s\n", tracecraft::redaction_summary(cfg, &redaction_problems).c_str());
+  for (const auto& p : redaction_problems) problems.push_back({"redaction", "", p});
   if (problems.empty()) {
     std::printf("\nno problems found\n");
     return 0;

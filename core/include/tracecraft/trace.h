@@ -788,6 +788,9 @@ TC_API config load_config(const char* const* envp, std::vector<config_problem>* 
 /// The effective configuration with defaults and sources, for tools.
 TC_API std::vector<config_entry> describe_config(const char* const* envp) noexcept;
 TC_API void set_diagnostic_handler(diagnostic_handler h) noexcept;
+/// Whether redaction works with `cfg` (compiles its patterns, as init() would): a one-line
+/// summary, and in `problems` each pattern Hyperscan rejects. For tools (tracecraft-envcheck).
+TC_API std::string redaction_summary(const config& cfg, std::vector<std::string>* problems) noexcept;
 /// The engine's version string, e.g. "0.1.0".
 TC_API const char* version() noexcept;
 #else
@@ -798,6 +801,7 @@ inline bool shutdown(std::chrono::milliseconds) noexcept { return true; }
 inline stats_snapshot stats() noexcept { return {}; }
 inline bool healthy() noexcept { return true; }
 inline void set_diagnostic_handler(diagnostic_handler) noexcept {}
+inline std::string redaction_summary(const config&, std::vector<std::string>*) noexcept { return "off (compiled out)"; }
 inline const char* version() noexcept { return "disabled"; }
 inline span_context extract(std::string_view, std::string_view = {}) noexcept { return {}; }
 inline span_context extract(const header_ref*, std::size_t) noexcept { return {}; }
