@@ -240,5 +240,15 @@ TEST_SUITE("environment") {
     CHECK(bad.out.find("TRACECRAFT_RING_KB='-1'") != std::string::npos);
     CHECK(bad.out.find("TRACECRAFT_FOO") != std::string::npos);
     CHECK(bad.out.find("env (invalid, default used)") != std::string::npos);
+    // Redaction: compiled as init() would, with each rejected pattern a problem.
+    CHECK(ok.out.find("redaction: on: 19 patterns in one Hyperscan database, mode mask") != std::string::npos);
+    auto rejected = run(TC_ENVCHECK_PATH, {"--strict"}, {"TRACECRAFT_REDACT_PATTERNS=good=EMP-[0-9]+,bad=(x"}, dir.path);
+    CHECK(rejected.exit_code == 1);
+    CHECK(rejected.out.find("redaction: on: 20 patterns") != std::string::npos);
+    CHECK(rejected.out.find("pattern 'bad'") != std::string::npos);
+    CHECK(rejected.out.find("rejected by Hyperscan") != std::string::npos);
+    auto none = run(TC_ENVCHECK_PATH, {}, {"TRACECRAFT_REDACT_DEFAULTS=none"}, dir.path);
+    CHECK(none.out.find("redaction: UNAVAILABLE") != std::string::npos);
+    CHECK(none.out.find("captured payloads are dropped") != std::string::npos);
   }
 }
