@@ -282,8 +282,8 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
           if (len == 0 || octet > 255) return false;
           octet = len = 0;
         } else {
+          if (++len > 3) return false;  // also keeps the arithmetic small
           octet = octet * 10 + (t[i] - '0');
-          ++len;
         }
       }
       return true;
