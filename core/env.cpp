@@ -357,6 +357,18 @@ void resolve_sampler(const std::map<std::string, std::string>& env, config& c, s
   }
 }
 
+// The text of a *_RULES_FILE variable's file; nothing (and one problem) when it cannot be read.
+std::optional<std::string> read_rules_file(const char* var, const std::string& path, sink& s) {
+  std::ifstream in(trim(path), std::ios::binary);
+  if (!in) {
+    s.add(var, path, "cannot be read; no rules from it");
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // TRACECRAFT_REDACT_RULES_FILE: every section optional; a malformed entry is reported and skipped.
 void parse_redact_file(const std::string& json, config& c, std::vector<std::string>& problems) {
   using namespace simdjson;
@@ -491,15 +503,10 @@ const var_def k_vars[] = {
      show_rules},
     {"TRACECRAFT_SAMPLING_RULES_FILE", "", "a JSON file of rules {\"rules\":[{\"name\",\"rate\",\"match_names\",\"match_attributes\",\"match_error\",\"min_duration_ms\"}]}, after the variable's",
      [](const char* n, const std::string& v, config& c, sink& s) {
-       std::ifstream in(trim(v), std::ios::binary);
-       if (!in) {
-         s.add(n, v, "cannot be read; no rules from it");
-         return;
-       }
-       std::ostringstream text;
-       text << in.rdbuf();
+       const auto text = read_rules_file(n, v, s);
+       if (!text) return;
        std::vector<std::string> problems;
-       detail::parse_rules_json(text.str(), c.sampling_rules, problems);
+       detail::parse_rules_json(*text, c.sampling_rules, problems);
        for (const auto& p : problems) s.add(n, v, p);
      },
      [](const config&) { return std::string(); }},
@@ -572,15 +579,10 @@ const var_def k_vars[] = {
      [](const config& c) { return std::to_string(c.redact_allow_patterns.size()) + " pattern(s)"; }},
     {"TRACECRAFT_REDACT_RULES_FILE", "", "a JSON file: {patterns:[{name,regex}], allow:{values,patterns}, fields, json_paths, disable}, added to the variables'",
      [](const char* n, const std::string& v, config& c, sink& s) {
-       std::ifstream in(trim(v), std::ios::binary);
-       if (!in) {
-         s.add(n, v, "cannot be read; no rules from it");
-         return;
-       }
-       std::ostringstream text;
-       text << in.rdbuf();
+       const auto text = read_rules_file(n, v, s);
+       if (!text) return;
        std::vector<std::string> problems;
-       parse_redact_file(text.str(), c, problems);
+       parse_redact_file(*text, c, problems);
        for (const auto& p : problems) s.add(n, v, p);
      },
      [](const config&) { return std::string(); }},

@@ -17,7 +17,7 @@ namespace tracecraft::detail {
 inline constexpr std::uint64_t k_r_mask = (std::uint64_t{1} << 56) - 1;
 inline constexpr std::uint64_t k_never = std::uint64_t{1} << 56;  ///< a threshold no R reaches
 
-/// Rejection threshold for probability p in [0, 1]. p <= 0 is "never" (see never_sample()).
+/// Rejection threshold for probability p in [0, 1]. p <= 0 is "never": k_never.
 inline std::uint64_t threshold_for(double p) noexcept {
   if (!(p > 0.0)) return std::uint64_t{1} << 56;  // unreachable R: nothing is kept
   if (p >= 1.0) return 0;
