@@ -110,7 +110,7 @@ attr_view string_attr(std::string_view k, std::string_view v) noexcept {
 
 }  // namespace
 
-engine::engine(const config& c) : cfg(c) {
+engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   resource = build_resource(cfg);
   ring_bytes = ring_bytes_for(cfg.ring_kb);
   switch (cfg.sampler) {
@@ -160,7 +160,8 @@ engine::engine(const config& c) : cfg(c) {
     rs.allow_patterns = cfg.redact_allow_patterns;
     std::vector<std::string> problems;
     try {
-      red_ = redactor::create(rs, problems);
+      if (inherited != nullptr) red_ = inherited->clone();
+      if (!red_) red_ = redactor::create(rs, problems);
     } catch (...) {
       problems.push_back("out of memory while compiling the patterns");
     }
@@ -169,7 +170,7 @@ engine::engine(const config& c) : cfg(c) {
       diag(log_level::warn, "redaction is unavailable; captured payloads (input.value, output.value) are %s",
            cfg.redact_allow_unredacted ? "exported unredacted (TRACECRAFT_REDACT_ALLOW_UNREDACTED=true)" : "dropped");
     } else {
-      if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty())
+      if (cfg.redact_mode == redaction_mode::hash && cfg.redact_hash_key.empty() && inherited == nullptr)
         diag(log_level::warn, "TRACECRAFT_REDACT_MODE=hash without TRACECRAFT_REDACT_HASH_KEY: a random key for this "
                               "process, so hashes correlate only within it");
       for (const std::string& p : cfg.redact_json_paths) {
@@ -1084,7 +1085,7 @@ void fork_child() noexcept {
   for (auto& e : old->exporters) e->close_in_child();
   engine* e = nullptr;
   try {
-    e = new engine(old->cfg);
+    e = new engine(old->cfg, old->red_.get());
   } catch (...) {
     detail::g_hot.gen.store(0, std::memory_order_release);
     return;

@@ -35,7 +35,9 @@ enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_par
 /// taken just before shutdown, and a fork child abandons its parent's engine without touching its
 /// locks. Each init() makes a new one (a few KiB once its rings are released).
 struct engine final : tail_sink {
-  explicit engine(const config& c);
+  /// `inherited`: a fork child's engine takes a clone of its parent's redactor instead of
+  /// compiling the patterns again (tens of milliseconds inside fork()), and keeps its hash key.
+  explicit engine(const config& c, const redactor* inherited = nullptr);
   ~engine() = delete;
 
   // ---- set at construction, read-only after --------------------------------------------

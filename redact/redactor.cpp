@@ -208,19 +208,40 @@ std::vector<std::string> default_pattern_names() {
 
 #ifdef TC_HAVE_HYPERSCAN
 
-struct redactor::impl {
+// The compiled databases never change after create(): a fork child's redactor shares them with
+// the parent's (clone()), which only a scratch space of its own needs.
+struct compiled_db {
   hs_database_t* db = nullptr;
-  hs_scratch_t* scratch = nullptr;
   hs_database_t* allow_db = nullptr;  // allowlist regexes, anchored: a whole-value test
-  hs_scratch_t* allow_scratch = nullptr;
   std::vector<extent> how;
+  compiled_db() = default;
+  compiled_db(const compiled_db&) = delete;
+  compiled_db& operator=(const compiled_db&) = delete;
+  ~compiled_db() {
+    if (db) hs_free_database(db);
+    if (allow_db) hs_free_database(allow_db);
+  }
+};
+
+struct redactor::impl {
+  std::shared_ptr<compiled_db> c = std::make_shared<compiled_db>();
+  hs_scratch_t* scratch = nullptr;
+  hs_scratch_t* allow_scratch = nullptr;
+  const extent* how = nullptr;  // c->how.data(), for the callback
   std::string_view text;  // the value being scanned (callback context)
   std::vector<range>* out = nullptr;
+  impl() = default;
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
   ~impl() {
     if (scratch) hs_free_scratch(scratch);
-    if (db) hs_free_database(db);
     if (allow_scratch) hs_free_scratch(allow_scratch);
-    if (allow_db) hs_free_database(allow_db);
+  }
+  bool alloc_scratch() noexcept {
+    how = c->how.data();
+    if (hs_alloc_scratch(c->db, &scratch) != HS_SUCCESS) return false;
+    if (c->allow_db != nullptr && hs_alloc_scratch(c->allow_db, &allow_scratch) != HS_SUCCESS) return false;
+    return true;
   }
 };
 
@@ -358,7 +379,7 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
       r->names_.push_back(name);
       exprs.push_back(re);
       flags.push_back(f);
-      r->impl_->how.push_back(how);
+      r->impl_->c->how.push_back(how);
       return;
     }
     hs_database_t* one = nullptr;
@@ -373,7 +394,7 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
     r->names_.push_back(name);
     exprs.push_back(re);
     flags.push_back(f);
-    r->impl_->how.push_back(how);
+    r->impl_->c->how.push_back(how);
   };
   for (const auto& d : k_defaults)
     if (!disabled(d.name)) try_add(d.name, d.regex, d.flags, d.how, false);
@@ -387,14 +408,10 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
   for (std::size_t i = 0; i < exprs.size(); ++i) ptrs.push_back(exprs[i].c_str()), ids.push_back(static_cast<unsigned>(i));
   hs_compile_error_t* err = nullptr;
   if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr,
-                       &r->impl_->db, &err) != HS_SUCCESS) {
+                       &r->impl_->c->db, &err) != HS_SUCCESS) {
     problems.push_back(std::string("the redaction database does not compile: ") +
                        (err != nullptr && err->message != nullptr ? err->message : "unknown error"));
     hs_free_compile_error(err);
-    return nullptr;
-  }
-  if (hs_alloc_scratch(r->impl_->db, &r->impl_->scratch) != HS_SUCCESS) {
-    problems.push_back("no memory for the redaction scratch space");
     return nullptr;
   }
   // Allowlist regexes: a value is allowed when one matches it whole.
@@ -416,10 +433,12 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
     std::vector<unsigned> af(allow.size(), HS_FLAG_SINGLEMATCH), aid(allow.size(), 0);
     for (const auto& a : allow) ap.push_back(a.c_str());
     if (hs_compile_multi(ap.data(), af.data(), aid.data(), static_cast<unsigned>(ap.size()), HS_MODE_BLOCK, nullptr,
-                         &r->impl_->allow_db, &err) == HS_SUCCESS)
-      hs_alloc_scratch(r->impl_->allow_db, &r->impl_->allow_scratch);
-    else
+                         &r->impl_->c->allow_db, &err) != HS_SUCCESS)
       hs_free_compile_error(err);
+  }
+  if (!r->impl_->alloc_scratch()) {
+    problems.push_back("no memory for the redaction scratch space");
+    return nullptr;
   }
   // The hash key: the configured one, or a random key for this process.
   if (!s.hash_key.empty()) {
@@ -433,6 +452,24 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
   r->stats_.matches.assign(r->names_.size(), 0);
   r->clean_.reset(new (std::nothrow) clean_entry[k_clean_slots]);
   return r;
+}
+
+std::unique_ptr<redactor> redactor::clone() const noexcept {
+  try {
+    std::unique_ptr<redactor> r(new redactor());
+    r->impl_ = std::make_unique<impl>();
+    r->impl_->c = impl_->c;
+    if (!r->impl_->alloc_scratch()) return nullptr;
+    r->s_ = s_;
+    r->names_ = names_;
+    r->key_[0] = key_[0];
+    r->key_[1] = key_[1];
+    r->stats_.matches.assign(names_.size(), 0);
+    r->clean_.reset(new (std::nothrow) clean_entry[k_clean_slots]);
+    return r;
+  } catch (...) {
+    return nullptr;
+  }
 }
 
 redactor::result redactor::scan(std::string_view in, std::string& out) noexcept {
@@ -480,7 +517,7 @@ void redactor::scan_many(const std::string_view* in, std::size_t n, std::string*
   ranges_.clear();
   impl_->text = text;
   impl_->out = &ranges_;
-  if (hs_scan(impl_->db, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
+  if (hs_scan(impl_->c->db, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
     return fail_all();
   if (ranges_.empty()) return;
   try {
@@ -518,8 +555,8 @@ void redactor::scan_many(const std::string_view* in, std::size_t n, std::string*
         if (to <= from) continue;
         const std::string_view secret = v.substr(from, to - from);
         bool allowed = std::find(s_.allow_values.begin(), s_.allow_values.end(), secret) != s_.allow_values.end();
-        if (!allowed && impl_->allow_db != nullptr)
-          hs_scan(impl_->allow_db, secret.data(), static_cast<unsigned>(secret.size()), 0, impl_->allow_scratch, on_allow, &allowed);
+        if (!allowed && impl_->allow_scratch != nullptr)
+          hs_scan(impl_->c->allow_db, secret.data(), static_cast<unsigned>(secret.size()), 0, impl_->allow_scratch, on_allow, &allowed);
         if (allowed) continue;
         out.append(v.substr(at, from - at));
         write_replacement(secret, x.id, out);
@@ -546,6 +583,7 @@ std::unique_ptr<redactor> redactor::create(const redact_settings&, std::vector<s
   return nullptr;
 }
 
+std::unique_ptr<redactor> redactor::clone() const noexcept { return nullptr; }
 redactor::result redactor::scan(std::string_view, std::string&) noexcept { return result::failed; }
 void redactor::scan_many(const std::string_view*, std::size_t n, std::string*, result* results) noexcept {
   for (std::size_t i = 0; i < n; ++i) results[i] = result::failed;

@@ -37,6 +37,10 @@ class redactor {
   /// compiler's message) and left out; null when no pattern at all could be compiled or the
   /// library is unavailable (then `problems` says why).
   static std::unique_ptr<redactor> create(const redact_settings& s, std::vector<std::string>& problems);
+  /// A redactor for a fork child: the same compiled databases (immutable, so the copy the child
+  /// inherited is whole even if the parent's drain was scanning), settings and hash key, with a
+  /// scratch space, clean-value table and counters of its own. Null when out of memory.
+  std::unique_ptr<redactor> clone() const noexcept;
   ~redactor();
   redactor(const redactor&) = delete;
   redactor& operator=(const redactor&) = delete;

@@ -5,6 +5,9 @@
 // exists; the counters; and what the two processor orders mean for sampling rules.
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -130,6 +133,59 @@ TEST_SUITE("redaction") {
     CHECK(once(tc::redaction_mode::hash, "k1") == a);
     CHECK(once(tc::redaction_mode::hash, "k2") != a);
     CHECK(once(tc::redaction_mode::remove, "") == "mail ");
+  }
+
+  TEST_CASE("fork: the child reuses the parent's compiled patterns and hash key, without warning again") {
+    tct::temp_dir dir;
+    {
+      std::lock_guard<std::mutex> lk(g_diag_mu);
+      g_diags.clear();
+    }
+    tc::set_diagnostic_handler(&capture_diag);
+    auto c = redact_config(dir.file("out.jsonl"));
+    c.diagnostics = tc::log_level::warn;
+    c.redact_mode = tc::redaction_mode::hash;  // no key: a random one, made once at init
+    c.redact_patterns = {{"employee_id", "EMP-[0-9]{6}"}, {"broken", "(unclosed"}};
+    REQUIRE(tc::init(c) == tc::status::ok);
+    auto warnings = [] {
+      std::lock_guard<std::mutex> lk(g_diag_mu);
+      return g_diags.size();
+    };
+    const std::size_t at_init = warnings();
+    CHECK(at_init >= 2);  // the rejected pattern and the random key
+    const char* q = "mail jane@example.com about EMP-123456";
+    {
+      tc::span s("before-fork");
+      s.set("q", q);
+    }
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      {
+        tc::span s("in-child");
+        s.set("q", q);
+      }
+      int code = tc::flush(5s) ? 0 : 1;
+      if (warnings() != at_init) code = 2;  // no second compile, no second key
+      if (!tc::shutdown(5s)) code = 3;
+      ::_exit(code);
+    }
+    {
+      tc::span s("in-parent");
+      s.set("q", q);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    REQUIRE(tc::shutdown(5s));
+    tc::set_diagnostic_handler(nullptr);
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 3);
+    const std::string first = spans[0].attrs.at("q").s;
+    CHECK(first.rfind("mail [HASH:", 0) == 0);
+    CHECK(first.find("about [HASH:") != std::string::npos);  // the custom pattern, in the child too
+    for (const auto& s : spans) CHECK(s.attrs.at("q").s == first);
   }
 
   TEST_CASE("a rejected custom pattern is reported; the other patterns still apply") {
