@@ -4,6 +4,10 @@
 
 #include <sys/random.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -59,6 +63,26 @@ inline bool bounded(std::string_view t, std::size_t start, std::size_t end) noex
   return (start == 0 || !is_word(t[start - 1])) && (end >= t.size() || !is_word(t[end]));
 }
 
+// The characters the digit patterns (card, SSN, phone, IPv4) can match, and '(' (a phone's
+// area code): a digit-pattern match lies inside one maximal run of these.
+constexpr cls k_digit_run = make_cls("0123456789 ().+-", false);
+
+// The first digit at or after `at`, or t.size(): 16 bytes a step.
+[[maybe_unused]] std::size_t next_digit(std::string_view t, std::size_t at) noexcept {
+  const char* p = t.data();
+  const std::size_t n = t.size();
+#if defined(__SSE2__)
+  const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+  for (; at + 16 <= n; at += 16) {
+    const __m128i d = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)), zero);
+    const int m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, nine), d));  // d <= 9, unsigned
+    if (m != 0) return at + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(m)));
+  }
+#endif
+  while (at < n && !is_digit(p[at])) ++at;
+  return at;
+}
+
 // Walks forward from `at` over `c`, at most `max` characters; returns the end.
 [[maybe_unused]] std::size_t forward_over(std::string_view t, std::size_t at, const cls& c, std::size_t max) noexcept {
   std::size_t e = at;
@@ -96,6 +120,7 @@ struct pattern_def {
   const char* regex;
   unsigned flags;
   extent how;
+  bool digits = false;  // a digit pattern: scanned only over digit runs (see scan_many)
 };
 
 #ifdef TC_HAVE_HYPERSCAN
@@ -130,10 +155,10 @@ constexpr pattern_def k_defaults[] = {
     {"password", "\\b(password|passwd|pwd|secret|client_secret|access_token|refresh_token|auth_token|token)[\"']?[ \\t]*[:=][ \\t]*[\"']?",
      k_nocase, extent::secret},
     {"email", "@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}", 0, extent::email},
-    {"credit_card", "\\d{13,19}|\\d{4}[ -]\\d{6}[ -]\\d{5}|\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7}", 0, extent::card},
-    {"us_ssn", "\\d{3}-\\d{2}-\\d{4}", 0, extent::ssn},
-    {"phone", "[)\\d][ .-]\\d{3}[ .-]\\d{4}|\\+\\d{1,3}([ .-]\\d{1,4}){2,5}", 0, extent::phone},
-    {"ipv4", "\\d\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}", 0, extent::ipv4},
+    {"credit_card", "\\d{13,19}|\\d{4}[ -]\\d{6}[ -]\\d{5}|\\d{4}[ -]\\d{4}[ -]\\d{4}[ -]\\d{1,7}", 0, extent::card, true},
+    {"us_ssn", "\\d{3}-\\d{2}-\\d{4}", 0, extent::ssn, true},
+    {"phone", "[)\\d][ .-]\\d{3}[ .-]\\d{4}|\\+\\d{1,3}([ .-]\\d{1,4}){2,5}", 0, extent::phone, true},
+    {"ipv4", "\\d\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}", 0, extent::ipv4, true},
 };
 
 [[maybe_unused]] bool card_prefix_ok(std::string_view digits) noexcept {
@@ -211,14 +236,16 @@ std::vector<std::string> default_pattern_names() {
 // The compiled databases never change after create(): a fork child's redactor shares them with
 // the parent's (clone()), which only a scratch space of its own needs.
 struct compiled_db {
-  hs_database_t* db = nullptr;
+  hs_database_t* db = nullptr;        // every pattern but the digit ones (null when none is left)
+  hs_database_t* digit_db = nullptr;  // card, SSN, phone, IPv4: run over digit runs only
   hs_database_t* allow_db = nullptr;  // allowlist regexes, anchored: a whole-value test
-  std::vector<extent> how;
+  std::vector<extent> how;  // by pattern id (both databases use the ids of names())
   compiled_db() = default;
   compiled_db(const compiled_db&) = delete;
   compiled_db& operator=(const compiled_db&) = delete;
   ~compiled_db() {
     if (db) hs_free_database(db);
+    if (digit_db) hs_free_database(digit_db);
     if (allow_db) hs_free_database(allow_db);
   }
 };
@@ -229,6 +256,7 @@ struct redactor::impl {
   hs_scratch_t* allow_scratch = nullptr;
   const extent* how = nullptr;  // c->how.data(), for the callback
   std::string_view text;  // the value being scanned (callback context)
+  std::size_t base = 0;   // where the scanned window begins in `text`
   std::vector<range>* out = nullptr;
   impl() = default;
   impl(const impl&) = delete;
@@ -239,7 +267,8 @@ struct redactor::impl {
   }
   bool alloc_scratch() noexcept {
     how = c->how.data();
-    if (hs_alloc_scratch(c->db, &scratch) != HS_SUCCESS) return false;
+    if (c->db != nullptr && hs_alloc_scratch(c->db, &scratch) != HS_SUCCESS) return false;
+    if (c->digit_db != nullptr && hs_alloc_scratch(c->digit_db, &scratch) != HS_SUCCESS) return false;
     if (c->allow_db != nullptr && hs_alloc_scratch(c->allow_db, &allow_scratch) != HS_SUCCESS) return false;
     return true;
   }
@@ -344,7 +373,8 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
 int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int, void* ctx) {
   auto* im = static_cast<redactor::impl*>(ctx);
   std::size_t start = 0, end = 0;
-  if (!find_extent(im->how[id], im->text, static_cast<std::size_t>(from), static_cast<std::size_t>(to), start, end)) return 0;
+  if (!find_extent(im->how[id], im->text, im->base + static_cast<std::size_t>(from), im->base + static_cast<std::size_t>(to), start, end))
+    return 0;
   auto& v = *im->out;
   // An unbounded pattern reports every extension of one match: widen the last range instead.
   if (!v.empty() && v.back().id == id && v.back().start == start) {
@@ -368,17 +398,19 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
   r->s_ = s;
   std::vector<std::string> exprs;
   std::vector<unsigned> flags;
+  std::vector<bool> digit;  // goes into the digit-run database
   auto disabled = [&](const std::string& n) {
     return std::find(s.disabled.begin(), s.disabled.end(), n) != s.disabled.end() ||
            std::find(s.disabled.begin(), s.disabled.end(), "all") != s.disabled.end();
   };
   // Custom patterns are compiled alone first, so one Hyperscan rejects is reported and left out;
   // the defaults are known to compile (the unit tests build the full set).
-  auto try_add = [&](const std::string& name, const std::string& re, unsigned f, extent how, bool check) {
+  auto try_add = [&](const std::string& name, const std::string& re, unsigned f, extent how, bool check, bool digits) {
     if (!check) {
       r->names_.push_back(name);
       exprs.push_back(re);
       flags.push_back(f);
+      digit.push_back(digits && !s.single_database);
       r->impl_->c->how.push_back(how);
       return;
     }
@@ -394,25 +426,31 @@ std::unique_ptr<redactor> redactor::create(const redact_settings& s, std::vector
     r->names_.push_back(name);
     exprs.push_back(re);
     flags.push_back(f);
+    digit.push_back(false);
     r->impl_->c->how.push_back(how);
   };
   for (const auto& d : k_defaults)
-    if (!disabled(d.name)) try_add(d.name, d.regex, d.flags, d.how, false);
-  for (const auto& [name, re] : s.custom) try_add(name, re, HS_FLAG_SOM_LEFTMOST, extent::whole, true);
+    if (!disabled(d.name)) try_add(d.name, d.regex, d.flags, d.how, false, d.digits);
+  for (const auto& [name, re] : s.custom) try_add(name, re, HS_FLAG_SOM_LEFTMOST, extent::whole, true, false);
   if (exprs.empty()) {
     problems.push_back("no redaction pattern is left to compile; nothing is redacted");
     return nullptr;
   }
-  std::vector<const char*> ptrs;
-  std::vector<unsigned> ids;
-  for (std::size_t i = 0; i < exprs.size(); ++i) ptrs.push_back(exprs[i].c_str()), ids.push_back(static_cast<unsigned>(i));
+  // Two databases, each pattern in one, ids shared: the digit patterns, and all the others.
   hs_compile_error_t* err = nullptr;
-  if (hs_compile_multi(ptrs.data(), flags.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr,
-                       &r->impl_->c->db, &err) != HS_SUCCESS) {
-    problems.push_back(std::string("the redaction database does not compile: ") +
-                       (err != nullptr && err->message != nullptr ? err->message : "unknown error"));
-    hs_free_compile_error(err);
-    return nullptr;
+  for (const bool digits : {false, true}) {
+    std::vector<const char*> ptrs;
+    std::vector<unsigned> ids, fl;
+    for (std::size_t i = 0; i < exprs.size(); ++i)
+      if (digit[i] == digits) ptrs.push_back(exprs[i].c_str()), ids.push_back(static_cast<unsigned>(i)), fl.push_back(flags[i]);
+    if (ptrs.empty()) continue;
+    if (hs_compile_multi(ptrs.data(), fl.data(), ids.data(), static_cast<unsigned>(ptrs.size()), HS_MODE_BLOCK, nullptr,
+                         digits ? &r->impl_->c->digit_db : &r->impl_->c->db, &err) != HS_SUCCESS) {
+      problems.push_back(std::string("the redaction database does not compile: ") +
+                         (err != nullptr && err->message != nullptr ? err->message : "unknown error"));
+      hs_free_compile_error(err);
+      return nullptr;
+    }
   }
   // Allowlist regexes: a value is allowed when one matches it whole.
   std::vector<std::string> allow;
@@ -516,9 +554,28 @@ void redactor::scan_many(const std::string_view* in, std::size_t n, std::string*
   if (text.empty()) return;
   ranges_.clear();
   impl_->text = text;
+  impl_->base = 0;
   impl_->out = &ranges_;
-  if (hs_scan(impl_->c->db, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
+  const compiled_db& c = *impl_->c;
+  if (c.db != nullptr &&
+      hs_scan(c.db, text.data(), static_cast<unsigned>(text.size()), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
     return fail_all();
+  if (c.digit_db != nullptr) {
+    // The digit patterns match only characters of k_digit_run and, once validated, hold at least
+    // four digits. So they are run over the maximal runs of those characters holding four digits
+    // or more, which a vector pass finds; prose has few. The extent rules see the whole text
+    // (boundaries), so the result is the same as scanning everything (a unit test compares).
+    for (std::size_t at = next_digit(text, 0); at < text.size(); at = next_digit(text, at)) {
+      std::size_t b = at, e = at, digits = 0;
+      while (b > 0 && k_digit_run[static_cast<unsigned char>(text[b - 1])]) --b;
+      for (; e < text.size() && k_digit_run[static_cast<unsigned char>(text[e])]; ++e) digits += is_digit(text[e]) ? 1 : 0;
+      at = e;
+      if (digits < 4) continue;
+      impl_->base = b;
+      if (hs_scan(c.digit_db, text.data() + b, static_cast<unsigned>(e - b), 0, impl_->scratch, on_match, impl_.get()) != HS_SUCCESS)
+        return fail_all();
+    }
+  }
   if (ranges_.empty()) return;
   try {
     // Each range belongs to the value its end lies in, clamped to it; then, per value, merged:

@@ -287,6 +287,51 @@ TEST_SUITE("redact json") {
     CHECK_FALSE(changed);
   }
 
+  TEST_CASE("the digit patterns scanned over digit runs only find exactly what one database over everything finds") {
+    redact_settings ref_settings;
+    ref_settings.single_database = true;
+    auto fast = make();
+    auto ref = make(ref_settings);
+    std::mt19937_64 rng(11);
+    // Digits, every separator the digit patterns use, letters and '_' (boundaries), and PII.
+    const std::string alphabet = "0123456789 ().+-_aZx\n,;:/";
+    const std::vector<std::string> pieces = {"4111 1111 1111 1111", "378282246310005", "4111-1111-1111-1111", "123-45-6789",
+                                             "415-555-0132", "(415) 555-0132", "+44 20 7946 0958", "+1.415.555.0132",
+                                             "10.0.0.1", "192.168.1.254", "1.2.3.4", "8.8.4.4", "1.2.3.4.5", "2026-11-21T22:34:07Z", "v2.14.3",
+                                             "ORD-2024-000123", "x4111111111111111", "4111111111111111_", "jane@example.com"};
+    std::size_t redacted = 0;
+    std::string out_fast[4], out_ref[4];
+    for (int it = 0; it < 20000; ++it) {
+      std::string v[4];
+      for (auto& one : v) {
+        const std::size_t n = rng() % 10;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (rng() % 3 == 0) {
+            one += pieces[rng() % pieces.size()];
+          } else {
+            const std::size_t run = 1 + rng() % 20;
+            for (std::size_t k = 0; k < run; ++k) one += alphabet[rng() % alphabet.size()];
+          }
+        }
+      }
+      const std::string_view in[4] = {v[0], v[1], v[2], v[3]};
+      const std::size_t n = 1 + rng() % 4;  // one value, or several joined into one scan
+      redactor::result rf[4], rr[4];
+      fast->scan_many(in, n, out_fast, rf);
+      ref->scan_many(in, n, out_ref, rr);
+      for (std::size_t i = 0; i < n; ++i) {
+        INFO("value: " << v[i]);
+        REQUIRE(rf[i] == rr[i]);
+        if (rf[i] == redactor::result::redacted) {
+          REQUIRE(out_fast[i] == out_ref[i]);
+          ++redacted;
+        }
+      }
+    }
+    CHECK(redacted > 10000);  // the comparison covered many redactions, not only clean text
+    CHECK(fast->stats().matches == ref->stats().matches);
+  }
+
   TEST_CASE("fuzz (replay): random bytes and random JSON never crash; valid UTF-8 stays valid; JSON stays JSON") {
     std::size_t iterations = 20000;
     if (const char* env = std::getenv("TC_FUZZ_ITERATIONS")) iterations = std::strtoull(env, nullptr, 10) / 10 + 1;
