@@ -33,8 +33,8 @@ struct redact_settings {
   std::vector<std::pair<std::string, std::string>> custom;  ///< name, Hyperscan regex
   std::vector<std::string> allow_values;    ///< exact values never redacted
   std::vector<std::string> allow_patterns;  ///< values matching one of these (whole) are never redacted
-  /// Tests only: the digit patterns in the main database, scanned over everything (the reference
-  /// that the digit-run scan must agree with).
+  /// Tests only: the reference the fast paths must agree with: the digit patterns in the main
+  /// database, scanned over everything, and the e-mail pattern as a full regex.
   bool single_database = false;
 };
 
