@@ -140,9 +140,15 @@ std::unique_ptr<tracecraft::detail::exporter> make_proto_timing(const tracecraft
 // Drain throughput: records produced first (drain held back), then one drain pass timed, from
 // ring records to OTLP/JSON lines written to /dev/null, or (`proto`) to OTLP protobuf requests in
 // memory: the engine's whole CPU cost per span before the network.
-result drain_throughput(const char* name, int spans, bool attrs, bool proto = false) {
+std::string chat_text(std::size_t bytes);
+
+// text300: every span carries 300 bytes of distinct chat text in three attributes (the
+// redaction scenarios: the same with `redact` on and off, the difference is what redaction adds).
+result drain_throughput(const char* name, int spans, bool attrs, bool proto = false, bool text300 = false, bool redact = false) {
   using namespace tracecraft::detail;
   tc::config c;
+  c.redact = redact;
+  const std::string text = text300 ? chat_text(300 * static_cast<std::size_t>(spans)) : std::string();
   c.exporters = {tc::exporter_kind::jsonl};
   if (proto) c.exporters.clear();
   c.jsonl_path = "/dev/null";
@@ -151,7 +157,7 @@ result drain_throughput(const char* name, int spans, bool attrs, bool proto = fa
   auto* e = new engine(c);
   if (proto) e->exporters.push_back(make_proto_timing(e->resource));
   e->clock = calibrate_clock();
-  e->gen = 0x7fffff00u + (attrs ? 1 : 0) + (proto ? 2 : 0);
+  e->gen = 0x7fffff00u + (attrs ? 1 : 0) + (proto ? 2 : 0) + (text300 ? 4 : 0) + (redact ? 8 : 0);
   e->running.store(true);
   e->drain_started.store(true);  // no drain thread: this thread drains below
   g_engine.store(e);
@@ -164,6 +170,12 @@ result drain_throughput(const char* name, int spans, bool attrs, bool proto = fa
         s.set("http.route", "/v1/chat/completions");
         s.set("gen_ai.usage.output_tokens", i);
         s.set("gen_ai.request.temperature", 0.7);
+      }
+      if (text300) {
+        const std::string_view v(text.data() + 300 * static_cast<std::size_t>(i), 300);
+        s.set("gen_ai.prompt", v.substr(0, 120));
+        s.set("gen_ai.completion", v.substr(120, 100));
+        s.set("tool.arguments", v.substr(220, 80));
       }
     }
   };
@@ -421,6 +433,9 @@ result median_of(const std::vector<result>& rounds) {
   return m;
 }
 
+std::string g_only;  // --only: the scenarios whose names contain it
+bool want(const char* name) { return g_only.empty() || std::string_view(name).find(g_only) != std::string_view::npos; }
+
 void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t& ring_bytes) {
   std::size_t k = 0;
   auto add = [&](result r) {
@@ -428,17 +443,17 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
     out[k++].push_back(std::move(r));
   };
   add(measure("floor", batches, [](int i) { floor_op(static_cast<std::uint64_t>(i)); }));
-  add(measure("clock_read", batches, [](int i) { clock_op(static_cast<std::uint64_t>(i)); }));
+  if (want("clock_read")) add(measure("clock_read", batches, [](int i) { clock_op(static_cast<std::uint64_t>(i)); }));
   // Disabled: not initialised (OTEL_SDK_DISABLED behaves the same: the generation stays 0).
-  add(measure("disabled", batches, [](int i) {
+  if (want("disabled")) add(measure("disabled", batches, [](int i) {
     tc::span s("decode", tc::kind::llm);
     s.set("gen_ai.usage.output_tokens", i);
   }));
   tc::init(bench_config(0.0));
-  add(measure("unsampled_root", batches, [](int) { tc::span s("request", tc::kind::server); }));
+  if (want("unsampled_root")) add(measure("unsampled_root", batches, [](int) { tc::span s("request", tc::kind::server); }));
   {
     tc::span root("request", tc::kind::server);  // unsampled at rate 0
-    add(measure("unsampled_child", batches, [](int i) {
+    if (want("unsampled_child")) add(measure("unsampled_child", batches, [](int i) {
       tc::span s("decode", tc::kind::llm);
       TC_SET(s, "gen_ai.usage.output_tokens", i);
     }));
@@ -446,28 +461,28 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
   tc::shutdown(10s);
   // Rate 0 with TRACECRAFT_ALWAYS_KEEP_ERRORS: dropped traces record skeletons for the tail.
   tc::init(bench_config(0.0, true));
-  add(measure("skeleton_root", batches, [](int) { tc::span s("request", tc::kind::server); }));
+  if (want("skeleton_root")) add(measure("skeleton_root", batches, [](int) { tc::span s("request", tc::kind::server); }));
   {
     tc::span root("request", tc::kind::server);
-    add(measure("skeleton_child", batches, [](int i) {
+    if (want("skeleton_child")) add(measure("skeleton_child", batches, [](int i) {
       tc::span s("decode", tc::kind::llm);
       TC_SET(s, "gen_ai.usage.output_tokens", i);  // skipped: a skeleton keeps no attributes
     }));
   }
   tc::shutdown(10s);
   tc::init(bench_config(1.0));
-  add(measure("sampled_root_0attr", batches, [](int) { tc::span s("request", tc::kind::server); }));
+  if (want("sampled_root_0attr")) add(measure("sampled_root_0attr", batches, [](int) { tc::span s("request", tc::kind::server); }));
   {
     tc::span root("request", tc::kind::server);
-    add(measure("sampled_0attr", batches, [](int) { tc::span s("decode", tc::kind::llm); }));
-    add(measure("sampled_4attr", batches, [](int i) {
+    if (want("sampled_0attr")) add(measure("sampled_0attr", batches, [](int) { tc::span s("decode", tc::kind::llm); }));
+    if (want("sampled_4attr")) add(measure("sampled_4attr", batches, [](int i) {
       tc::span s("decode", tc::kind::llm);
       s.set("gen_ai.request.model", "llama-3.1-8b-instr");  // ~20 bytes
       s.set("http.route", "/v1/chat/completion");            // ~20 bytes
       s.set("gen_ai.usage.output_tokens", i);
       s.set("gen_ai.request.temperature", 0.7);
     }));
-    add(measure("sampled_event", batches, [](int i) {
+    if (want("sampled_event")) add(measure("sampled_event", batches, [](int i) {
       tc::span s("decode", tc::kind::llm);
       s.add_event("first_token", {{"gen_ai.token.index", i}});
     }));
@@ -475,14 +490,16 @@ void one_round(int batches, std::vector<std::vector<result>>& out, std::uint64_t
   const tc::stats_snapshot st = tc::stats();
   ring_bytes = st.threads ? st.ring_bytes / st.threads : 0;
   tc::shutdown(10s);
-  add(drain_throughput("drain", 200000, false));
-  add(drain_throughput("drain_4attr", 200000, true));
-  add(drain_throughput("drain_4attr_proto", 200000, true, true));
-  add(encode_throughput("encode_proto_4attr_1event", 200000));
-  add(gzip_throughput("gzip_zlib", tracecraft::detail::gzip_compressor::impl::zlib));
-  add(gzip_throughput("gzip_libdeflate", tracecraft::detail::gzip_compressor::impl::libdeflate));
-  add(redact_throughput("redact_scan_chat", false));
-  add(redact_throughput("redact_span_300B", true));
+  if (want("drain")) add(drain_throughput("drain", 200000, false));
+  if (want("drain_4attr")) add(drain_throughput("drain_4attr", 200000, true));
+  if (want("drain_4attr_proto")) add(drain_throughput("drain_4attr_proto", 200000, true, true));
+  if (want("drain_text_300B")) add(drain_throughput("drain_text_300B", 200000, false, false, true, false));
+  if (want("drain_redact_300B")) add(drain_throughput("drain_redact_300B", 200000, false, false, true, true));
+  if (want("encode_proto_4attr_1event")) add(encode_throughput("encode_proto_4attr_1event", 200000));
+  if (want("gzip_zlib")) add(gzip_throughput("gzip_zlib", tracecraft::detail::gzip_compressor::impl::zlib));
+  if (want("gzip_libdeflate")) add(gzip_throughput("gzip_libdeflate", tracecraft::detail::gzip_compressor::impl::libdeflate));
+  if (want("redact_scan_chat")) add(redact_throughput("redact_scan_chat", false));
+  if (want("redact_span_300B")) add(redact_throughput("redact_span_300B", true));
 }
 
 }  // namespace
@@ -494,8 +511,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--json") == 0) json = true;
     else if (std::strcmp(argv[i], "--quick") == 0) batches = 2000, rounds = 3;
     else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) g_only = argv[++i];
     else {
-      std::printf("usage: tracecraft-bench [--json] [--quick] [--rounds N]\n");
+      std::printf("usage: tracecraft-bench [--json] [--quick] [--rounds N] [--only SUBSTRING]\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
@@ -507,6 +525,24 @@ int main(int argc, char** argv) {
   for (int r = 0; r < rounds; ++r) one_round(batches, per_scenario, ring_bytes);
   std::vector<result> results;
   for (const auto& v : per_scenario) results.push_back(median_of(v));
+  // What redaction adds to the drain per 300-byte span: the two runs of each round paired (they
+  // ran seconds apart; rounds minutes apart, on a host whose speed drifts), the median delta.
+  double redact_added_ns = 0;
+  {
+    const std::vector<result>* text = nullptr;
+    const std::vector<result>* red = nullptr;
+    for (const auto& v : per_scenario) {
+      if (v.front().name == "drain_text_300B") text = &v;
+      if (v.front().name == "drain_redact_300B") red = &v;
+    }
+    if (text != nullptr && red != nullptr) {
+      std::vector<double> d;
+      for (std::size_t i = 0; i < text->size() && i < red->size(); ++i)
+        if ((*text)[i].spans_per_s > 0 && (*red)[i].spans_per_s > 0) d.push_back(1e9 / (*red)[i].spans_per_s - 1e9 / (*text)[i].spans_per_s);
+      std::sort(d.begin(), d.end());
+      if (!d.empty()) redact_added_ns = d[d.size() / 2];
+    }
+  }
   struct {
     std::uint64_t ring_bytes;
   } st{ring_bytes};
@@ -536,7 +572,7 @@ int main(int argc, char** argv) {
                     i ? "," : "", r.name.c_str(), r.p50, r.p90, r.p99, r.p999, r.p50 / floor50, r.allocs_per_span,
                     static_cast<unsigned long long>(r.drops));
     }
-    std::printf("}}\n");
+    std::printf(",\"redact_added_per_300B_span\":{\"ns\":%.1f}}}\n", redact_added_ns);
     return 0;
   }
   std::printf("tracecraft-bench %s — per-op cost in batches of %d, clock %s (%.4f ns/tick), median of %d rounds\n\n",
@@ -552,7 +588,12 @@ int main(int argc, char** argv) {
   std::printf("\n");
   for (const auto& r : results) {
     if (!r.throughput) continue;
-    if (r.name == "redact_scan_chat")
+    if (r.name == "drain_redact_300B")
+      std::printf("%-26s %12.0f spans/s %s redaction adds %.0f ns per span of 300 bytes (vs drain_text_300B, median of "
+                  "the rounds' paired differences)\n",
+                  r.name.c_str(), r.spans_per_s, r.allocs_per_span == 0 ? "[0 allocations in steady state]" : "[ALLOCATES in steady state]",
+                  redact_added_ns);
+    else if (r.name == "redact_scan_chat")
       std::printf("%-26s %7.1f MB/s (default patterns over 1 MiB of chat text, one core)\n", r.name.c_str(), r.mb_per_s);
     else if (r.name == "redact_span_300B")
       std::printf("%-26s %12.0f spans/s  %.0f ns per span (300 bytes in 3 values, one scan call)\n", r.name.c_str(),

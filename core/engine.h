@@ -133,6 +133,19 @@ struct engine final : tail_sink {
   std::vector<std::string*> red_outs_;
   std::vector<std::string> red_scratch_;
   std::vector<redactor::result> red_results_;
+  // Spans read from a ring, decoded and held until their strings are scanned together (only
+  // with a working redactor; empty otherwise).
+  struct held_span {
+    span_view view;
+    char run_id[32];
+    std::string trace_state;
+    std::string joined;  ///< a spilled span's items, when its view points there
+  };
+  static constexpr std::size_t k_batch_spans = 64;
+  static constexpr std::size_t k_batch_bytes = 64 * 1024;  ///< scanned bytes that flush the batch
+  std::vector<held_span> batch_;
+  std::size_t batch_n_ = 0;
+  std::size_t red_bytes_held_ = 0;
   std::string settle_rec_;           ///< a kept record, re-tagged with its reason
   std::string settle_joined_;        ///< its fragments
   bool tail_all_ = false;            ///< shutdown: decide every pending trace
@@ -143,8 +156,14 @@ struct engine final : tail_sink {
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
-  void export_view() noexcept;
-  void redact_view(span_view& v) noexcept;
+  /// `batchable`: the view may wait in `batch_` (its strings stay valid until the ring is
+  /// released, or they are in `joined`, whose buffer the batch then takes).
+  void export_view(bool batchable = false, std::string* joined = nullptr) noexcept;
+  void redact_view(span_view& v) noexcept;  ///< at once (flushes the batch first)
+  void collect_redaction(span_view& v) noexcept;
+  void apply_redaction() noexcept;
+  bool hold_for_redaction(std::string* joined) noexcept;
+  void flush_batch() noexcept;
   tail_decision judge(const tail_trace& t) noexcept override;
   void settle(const tail_decision& d, const std::vector<std::string>& records) noexcept override;
   void hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -32,6 +34,13 @@ std::vector<std::string> g_diags;
 void capture_diag(tc::log_level, std::string_view m) {
   std::lock_guard<std::mutex> lk(g_diag_mu);
   g_diags.emplace_back(m);
+}
+
+// A W3C trace id (32 hex digits) that differs per `n`.
+std::string trace_hex(std::uint64_t n) {
+  char b[33];
+  std::snprintf(b, sizeof b, "4bf92f3577b34da6%016llx", static_cast<unsigned long long>(n));
+  return b;
 }
 
 }  // namespace
@@ -186,6 +195,55 @@ TEST_SUITE("redaction") {
     CHECK(first.rfind("mail [HASH:", 0) == 0);
     CHECK(first.find("about [HASH:") != std::string::npos);  // the custom pattern, in the child too
     for (const auto& s : spans) CHECK(s.attrs.at("q").s == first);
+  }
+
+  TEST_CASE("spans scanned together in one batch: each keeps its own values, run_id and trace state") {
+    tct::temp_dir dir;
+    auto c = redact_config(dir.file("out.jsonl"));
+    c.ring_kb = 8192;  // the whole run stays in the ring until one drain pass reads it
+    c.sampler = tc::sampler_kind::parentbased_traceidratio;
+    c.sampling_rate = 1.0;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    constexpr int n = 700;  // several batches, and a partial one at the end
+    for (int i = 0; i < n; ++i) {
+      const std::string tp = "00-" + trace_hex(static_cast<std::uint64_t>(i) + 1) + "-00f067aa0ba902b7-01";
+      const std::string ts = "vendor" + std::to_string(i % 50) + "=v" + std::to_string(i);
+      const tc::span_context parent = i % 3 == 0 ? tc::extract(tp, ts) : tc::span_context{};
+      tc::span root("request", tc::kind::server, parent);
+      root.set("i", i);
+      root.set("q", "mail user" + std::to_string(i) + "@example.com, card 4111 1111 1111 1111, order ORD-" + std::to_string(i));
+      tc::span child("step");
+      child.set("note", "plain text " + std::to_string(i));
+    }
+    REQUIRE(tc::shutdown(10s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(dir.file("out.jsonl"));
+    REQUIRE(spans.size() == 2 * n);
+    std::map<std::string, const tct::span*> roots;  // by trace id
+    int seen = 0;
+    for (const auto& sp : spans) {
+      if (sp.name != "request") continue;
+      ++seen;
+      const auto i = sp.attrs.at("i").i;
+      INFO("span " << i);
+      CHECK(sp.attrs.at("q").s == "mail [REDACTED:email], card [REDACTED:credit_card], order ORD-" + std::to_string(i));
+      CHECK(sp.attrs.at("run_id").s == sp.trace_id);  // its own trace's, not another held span's
+      if (i % 3 == 0) {
+        CHECK(sp.trace_id == trace_hex(static_cast<std::uint64_t>(i) + 1));
+        CHECK(sp.trace_state.find("vendor" + std::to_string(i % 50) + "=v" + std::to_string(i)) != std::string::npos);
+      } else {
+        CHECK(sp.trace_state.rfind("ot=th:", 0) == 0);
+      }
+      roots[sp.trace_id] = &sp;
+    }
+    CHECK(seen == n);
+    for (const auto& sp : spans) {
+      if (sp.name != "step") continue;
+      const auto it = roots.find(sp.trace_id);
+      REQUIRE(it != roots.end());
+      CHECK(sp.trace_state == it->second->trace_state);
+      CHECK(sp.attrs.at("note").s.rfind("plain text ", 0) == 0);
+    }
   }
 
   TEST_CASE("a rejected custom pattern is reported; the other patterns still apply") {
