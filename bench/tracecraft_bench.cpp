@@ -344,7 +344,7 @@ result redact_throughput(const char* name, bool per_span) {
     return res;
   }
   const std::string text = chat_text(300 * 4096);
-  std::string outs[3];
+  std::string_view outs[3];
   redactor::result results[3];
   const int spans = 4096;
   double best = 1e9;

@@ -200,6 +200,8 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   view.nested.reserve(64);
   view.events.reserve(16);
   view.links.reserve(16);
+  chunk_frags_.reserve(1024);
+  frag_refs_.reserve(64);
   if (red_) {
     batch_.resize(k_batch_spans);
     for (held_span& h : batch_) {
@@ -640,26 +642,18 @@ void engine::apply_redaction() noexcept {
   try {
     red_in_.resize(n);
     red_results_.resize(n);
-    while (red_pool_.size() < red_used_ + n) red_pool_.emplace_back();
+    for (std::size_t i = 0; i < n; ++i) red_in_[i] = *red_targets_[i];
+    // The redacted texts stay in the redactor's buffer until its next scan, after these views
+    // have been exported.
     red_outs_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      red_in_[i] = *red_targets_[i];
-      red_outs_[i] = &red_pool_[red_used_ + i];
-    }
-    // The outputs must be contiguous for scan_many: scan into red_scratch_ strings, then move.
-    red_scratch_.resize(n);
-    red_->scan_many(red_in_.data(), n, red_scratch_.data(), red_results_.data());
+    red_->scan_many(red_in_.data(), n, red_outs_.data(), red_results_.data());
     for (std::size_t i = 0; i < n; ++i) {
       switch (red_results_[i]) {
         case redactor::result::clean: red_->remember_clean(red_in_[i]); break;
-        case redactor::result::redacted:
-          red_outs_[i]->swap(red_scratch_[i]);
-          *red_targets_[i] = *red_outs_[i];
-          break;
+        case redactor::result::redacted: *red_targets_[i] = red_outs_[i]; break;
         case redactor::result::failed: *red_targets_[i] = "[REDACTION_FAILED]"; break;
       }
     }
-    red_used_ += n;
   } catch (...) {  // out of memory: nothing unscanned may leave
     for (std::string_view* t : red_targets_) *t = "[REDACTION_FAILED]";
   }
@@ -677,7 +671,13 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
   } else {
     const std::uint64_t key = id_u64(hd.span_id);
     auto it = fragments.find(key);
-    const std::size_t have = it == fragments.end() ? 0 : it->second.size();
+    std::size_t have = it == fragments.end() ? 0 : it->second.size();
+    // Fragments read from this ring in this pass (in place, not copied): they usually just
+    // precede the record, so the search runs from the newest.
+    std::size_t in_chunk = 0;
+    for (std::size_t i = chunk_frags_.size(); i-- > 0 && have + in_chunk < hd.frag_count;)
+      if (!chunk_frags_[i].used && chunk_frags_[i].id == key) ++in_chunk;
+    have += in_chunk;
     if (have < hd.frag_count && allow_park) {
       try {
         parked_spans.push_back({std::string(reinterpret_cast<const char*>(rec), size), 0});
@@ -686,10 +686,22 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
       }
     }
     scratch.clear();
-    if (it != fragments.end()) {
-      auto& frs = it->second;
-      std::sort(frs.begin(), frs.end(), [](const fragment& a, const fragment& b) { return a.seq < b.seq; });
-      for (auto& f : frs) scratch.append(f.bytes);
+    try {
+      frag_refs_.clear();
+      if (it != fragments.end())
+        for (const fragment& f : it->second) frag_refs_.push_back({f.seq, f.bytes.data(), f.bytes.size()});
+      for (std::size_t i = chunk_frags_.size(), found = 0; i-- > 0 && found < in_chunk;) {
+        chunk_fragment& f = chunk_frags_[i];
+        if (f.used || f.id != key) continue;
+        f.used = true;
+        ++found;
+        frag_refs_.push_back({f.seq, f.p, f.len});
+      }
+      while (!chunk_frags_.empty() && chunk_frags_.back().used) chunk_frags_.pop_back();
+      std::sort(frag_refs_.begin(), frag_refs_.end(), [](const frag_ref& a, const frag_ref& b) { return a.seq < b.seq; });
+      for (const frag_ref& f : frag_refs_) scratch.append(f.p, f.len);
+    } catch (...) {  // out of memory: the span goes out with what was joined
+      have = 0;
     }
     if (have < hd.frag_count || (hd.span_flags & span_flag_fragment_lost))
       fragments_lost.store(fragments_lost.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -710,6 +722,19 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
       no_exporter.store(no_exporter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     for (auto& e : exporters) exporter_counters::bump(e->counters.failed);
   }
+}
+
+// Fragments of spans whose records were not in this ring's part just read (a span still open,
+// or ended on another thread): copied, since the ring's space is about to be released.
+void engine::keep_chunk_fragments() noexcept {
+  for (const chunk_fragment& f : chunk_frags_) {
+    if (f.used) continue;
+    try {
+      fragments[f.id].push_back({f.seq, std::string(f.p, f.len)});
+    } catch (...) {
+    }
+  }
+  chunk_frags_.clear();
 }
 
 const std::string& engine::reason_text(std::uint8_t r) const noexcept {
@@ -906,8 +931,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
         std::memcpy(&fh, rec + sizeof h, sizeof fh);
         if (sizeof h + sizeof fh + fh.len <= h.size) {
           try {
-            fragments[id_u64(fh.span_id)].push_back(
-                {fh.seq, std::string(reinterpret_cast<const char*>(rec + sizeof h + sizeof fh), fh.len)});
+            chunk_frags_.push_back({id_u64(fh.span_id), reinterpret_cast<const char*>(rec + sizeof h + sizeof fh), fh.len, fh.seq, false});
           } catch (...) {
           }
         }
@@ -915,6 +939,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
       r += h.size;
     }
     flush_batch();  // held spans point into the ring
+    keep_chunk_fragments();
     if (r != ring.read_pos()) {
       ring.release(r);
       any = true;

@@ -121,17 +121,31 @@ struct engine final : tail_sink {
     std::string record;  ///< copy of a span record still missing fragments
     int passes;
   };
-  std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id
+  std::unordered_map<std::uint64_t, std::vector<fragment>> fragments;  ///< by span id (copies, from earlier rings or passes)
+  struct chunk_fragment {  ///< a fragment in the ring being read, in place
+    std::uint64_t id;
+    const char* p;
+    std::uint32_t len;
+    std::uint16_t seq;
+    bool used;
+  };
+  std::vector<chunk_fragment> chunk_frags_;
+  struct frag_ref {
+    std::uint16_t seq;
+    const char* p;
+    std::size_t len;
+  };
+  std::vector<frag_ref> frag_refs_;
+  void keep_chunk_fragments() noexcept;
   std::vector<parked> parked_spans;
   std::unique_ptr<tail_table> tail;  ///< skeletons of dropped traces (null unless keep_tail)
   std::unique_ptr<redactor> red_;           ///< null: redaction off or unavailable
   std::vector<json_path> red_json_paths_;   ///< TRACECRAFT_REDACT_JSON_PATHS, parsed
-  std::deque<std::string> red_pool_;        ///< redacted texts of the span being exported (reused; stable addresses)
+  std::deque<std::string> red_pool_;        ///< field-rule and JSON texts of the held spans (reused; stable addresses)
   std::size_t red_used_ = 0;
   std::vector<std::string_view*> red_targets_;       ///< the view's strings to scan
   std::vector<std::string_view> red_in_;
-  std::vector<std::string*> red_outs_;
-  std::vector<std::string> red_scratch_;
+  std::vector<std::string_view> red_outs_;
   std::vector<redactor::result> red_results_;
   // Spans read from a ring, decoded and held until their strings are scanned together (only
   // with a working redactor; empty otherwise).

@@ -71,14 +71,33 @@ bool same_nocase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// A step of the path being walked (keys point into the parsed document).
+struct walk_step {
+  bool index = false;
+  std::size_t n = 0;
+  std::string_view key;
+};
+
+// The walker's buffers, kept by the one thread that redacts (the drain): reused, so a payload
+// costs no allocation once they have grown.
+struct walk_buffers {
+  std::vector<walk_step> at;
+  std::vector<std::string_view> scan;
+  std::vector<const char*> whole;
+  std::vector<std::string_view> outs;
+  std::vector<redactor::result> results;
+  std::string rep;
+};
+
 struct walker {
   redactor& r;
   const std::vector<json_path>& paths;
-  std::vector<json_path::step> at;       // the current path
-  std::vector<std::string_view> scan;    // strings to scan, in document order
-  std::vector<const char*> whole;        // per string value in document order: the label it is replaced under, or null
-  std::vector<std::string> outs;
-  std::vector<redactor::result> results;
+  walk_buffers& b;
+  std::vector<walk_step>& at = b.at;              // the current path
+  std::vector<std::string_view>& scan = b.scan;   // strings to scan, in document order
+  std::vector<const char*>& whole = b.whole;      // per string value in document order: the label it is replaced under, or null
+  std::vector<std::string_view>& outs = b.outs;   // the scan's results (in the redactor's buffer)
+  std::vector<redactor::result>& results = b.results;
   std::size_t next = 0;                  // second pass: the next string value
   std::size_t next_scan = 0;
   bool changed = false;
@@ -113,9 +132,9 @@ struct walker {
     switch (e.type()) {
       case dom::element_type::OBJECT:
         for (auto [k, v] : dom::object(e)) {
-          json_path::step s;
-          s.key = std::string(k);
-          at.push_back(std::move(s));
+          walk_step s;
+          s.key = k;
+          at.push_back(s);
           collect(v);
           at.pop_back();
         }
@@ -123,7 +142,7 @@ struct walker {
       case dom::element_type::ARRAY: {
         std::size_t i = 0;
         for (dom::element v : dom::array(e)) {
-          json_path::step s;
+          walk_step s;
           s.index = true;
           s.n = i++;
           at.push_back(s);
@@ -188,9 +207,8 @@ struct walker {
       case dom::element_type::STRING: {
         const std::string_view s(e);
         if (const char* label = whole[next++]) {
-          std::string rep;
-          r.replace_whole(s, label, rep);
-          put_string(out, rep);
+          r.replace_whole(s, label, b.rep);
+          put_string(out, b.rep);
           changed = true;
           break;
         }
@@ -223,7 +241,11 @@ bool redact_json(redactor& r, std::string_view in, const std::vector<json_path>&
   static thread_local simdjson::dom::parser parser;  // the drain thread's
   simdjson::dom::element doc;
   if (parser.parse(in.data(), in.size(), true).get(doc) != simdjson::SUCCESS) return false;
-  walker w{r, paths, {}, {}, {}, {}, {}, 0, 0, false};
+  static thread_local walk_buffers buffers;
+  buffers.at.clear();
+  buffers.scan.clear();
+  buffers.whole.clear();
+  walker w{r, paths, buffers};
   w.collect(doc);
   w.outs.resize(w.scan.size());
   w.results.resize(w.scan.size());

@@ -169,7 +169,11 @@ constexpr pattern_def k_defaults[] = {
 
 [[maybe_unused]] bool card_prefix_ok(std::string_view digits) noexcept {
   const std::size_t n = digits.size();
-  auto pre = [&](int k) { return std::atoi(std::string(digits.substr(0, static_cast<std::size_t>(k))).c_str()); };
+  auto pre = [&](int k) {  // the number the first k digits make
+    int v = 0;
+    for (int i = 0; i < k && static_cast<std::size_t>(i) < n; ++i) v = v * 10 + (digits[static_cast<std::size_t>(i)] - '0');
+    return v;
+  };
   if (digits[0] == '4') return n == 13 || n == 16 || n == 19;                                   // Visa
   if ((pre(2) >= 51 && pre(2) <= 55) || (pre(4) >= 2221 && pre(4) <= 2720)) return n == 16;     // Mastercard
   if (pre(2) == 34 || pre(2) == 37) return n == 15;                                              // Amex
@@ -331,10 +335,15 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
       start = back_over(t, to, k_card);
       while (start < to && !is_digit(t[start])) ++start;
       if (!bounded(t, start, to)) return false;
-      std::string digits;
-      for (std::size_t i = start; i < to; ++i)
-        if (is_digit(t[i])) digits += t[i];
-      return digits.size() >= 13 && digits.size() <= 19 && card_prefix_ok(digits) && luhn_ok(digits);
+      char digits[19];  // no allocation: this runs in the scan's callback, on the drain thread
+      std::size_t n = 0;
+      for (std::size_t i = start; i < to; ++i) {
+        if (!is_digit(t[i])) continue;
+        if (n == sizeof digits) return false;  // more than 19 digits: not a card
+        digits[n++] = t[i];
+      }
+      const std::string_view d(digits, n);
+      return n >= 13 && card_prefix_ok(d) && luhn_ok(d);
     }
     case extent::phone: {
       start = back_over(t, to, k_phone);
@@ -348,7 +357,7 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
       start = to - 11;
       if (!bounded(t, start, to) || (start > 0 && t[start - 1] == '-') || (to < t.size() && t[to] == '-')) return false;
       const std::string_view s = t.substr(start, 11);
-      const int area = std::atoi(std::string(s.substr(0, 3)).c_str());
+      const int area = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
       return area != 0 && area != 666 && area < 900 && s.substr(4, 2) != "00" && s.substr(7, 4) != "0000";
     }
     case extent::ipv4: {
@@ -546,7 +555,15 @@ std::unique_ptr<redactor> redactor::clone() const noexcept {
 
 redactor::result redactor::scan(std::string_view in, std::string& out) noexcept {
   result r = result::clean;
-  scan_many(&in, 1, &out, &r);
+  std::string_view v;
+  scan_many(&in, 1, &v, &r);
+  if (r == result::redacted) {
+    try {
+      out.assign(v);
+    } catch (...) {
+      r = result::failed;
+    }
+  }
   return r;
 }
 
@@ -554,7 +571,7 @@ redactor::result redactor::scan(std::string_view in, std::string& out) noexcept 
 // values are joined with '\n', which no pattern's value characters include and which makes a
 // word boundary, so a match cannot run from one value into the next; a range is clamped to
 // the value its end lies in.
-void redactor::scan_many(const std::string_view* in, std::size_t n, std::string* outs, result* results) noexcept {
+void redactor::scan_many(const std::string_view* in, std::size_t n, std::string_view* outs, result* results) noexcept {
   std::size_t total = 0;
   for (std::size_t i = 0; i < n; ++i) {
     results[i] = result::clean;
@@ -631,13 +648,15 @@ void redactor::scan_many(const std::string_view* in, std::size_t n, std::string*
       ranges_[m++] = x;
     }
     ranges_.resize(m);
+    arena_.clear();
+    out_at_.assign(2 * n, 0);  // value k's text: [out_at_[2k], out_at_[2k + 1])
+    std::string& out = arena_;
     std::size_t i = 0;
     while (i < m) {
       const std::uint32_t k = ranges_[i].value;
       const std::string_view v = in[k];
       const std::uint32_t base = starts_[k];
-      std::string& out = outs[k];
-      out.clear();
+      const std::size_t begin = out.size();
       std::size_t at = 0;
       bool any = false;
       for (; i < m && ranges_[i].value == k; ++i) {
@@ -658,8 +677,15 @@ void redactor::scan_many(const std::string_view* in, std::size_t n, std::string*
       if (any) {
         out.append(v.substr(at));
         results[k] = result::redacted;
+        out_at_[2 * k] = static_cast<std::uint32_t>(begin);
+        out_at_[2 * k + 1] = static_cast<std::uint32_t>(out.size());
+      } else {
+        out.resize(begin);
       }
     }
+    // The views last: the buffer may have moved while it grew.
+    for (std::size_t k = 0; k < n; ++k)
+      if (results[k] == result::redacted) outs[k] = std::string_view(arena_.data() + out_at_[2 * k], out_at_[2 * k + 1] - out_at_[2 * k]);
   } catch (...) {
     fail_all();
   }
@@ -676,7 +702,7 @@ std::unique_ptr<redactor> redactor::create(const redact_settings&, std::vector<s
 
 std::unique_ptr<redactor> redactor::clone() const noexcept { return nullptr; }
 redactor::result redactor::scan(std::string_view, std::string&) noexcept { return result::failed; }
-void redactor::scan_many(const std::string_view*, std::size_t n, std::string*, result* results) noexcept {
+void redactor::scan_many(const std::string_view*, std::size_t n, std::string_view*, result* results) noexcept {
   for (std::size_t i = 0; i < n; ++i) results[i] = result::failed;
 }
 

@@ -60,8 +60,10 @@ class redactor {
   /// scanner itself failed: the caller must not export `in` (it writes [REDACTION_FAILED]).
   /// Drain thread only (the scratch is not shared).
   result scan(std::string_view in, std::string& out) noexcept;
-  /// `n` values in one scan (cheaper than n scans): results[i], and outs[i] when redacted.
-  void scan_many(const std::string_view* in, std::size_t n, std::string* outs, result* results) noexcept;
+  /// `n` values in one scan (cheaper than n scans): results[i], and outs[i] when redacted. The
+  /// outputs live in a buffer of the redactor's, valid until its next scan (no allocation per
+  /// value once the buffer has grown).
+  void scan_many(const std::string_view* in, std::size_t n, std::string_view* outs, result* results) noexcept;
   /// Short values seen clean before (model names, routes, status strings repeat on every span):
   /// a direct-mapped table of exact values, compared byte for byte, so a hit is never wrong.
   bool known_clean(std::string_view v) const noexcept;
@@ -104,6 +106,8 @@ class redactor {
   std::unique_ptr<clean_entry[]> clean_;
   std::vector<std::uint32_t> starts_;  // where each value begins in the joined text
   std::string joined_;
+  std::string arena_;  // the redacted values of the last scan_many
+  std::vector<std::uint32_t> out_at_;
 };
 
 /// SipHash-2-4 (a keyed PRF): equal inputs give equal outputs under one key, and without the key

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The drain in steady state allocates nothing: decoding records into views, the derived
-// attributes, and encoding them into OTLP protobuf and OTLP/JSON batches reuse their buffers once
+// The drain in steady state allocates nothing: joining spilled spans' fragments, decoding
+// records into views, the derived attributes, redaction (batched scans, JSON payloads), and encoding them into OTLP protobuf and OTLP/JSON batches reuse their buffers once
 // the first pass has grown them. This thread drives the drain (as tracecraft-bench does), so the
 // malloc counter sees exactly the drain's work.
 #include <doctest/doctest.h>
@@ -48,6 +48,13 @@ void produce(int n) {
     s.set("gen_ai.request.temperature", 0.7);
     s.add_event("first_token", {{"gen_ai.token.index", i}});
     if (i % 7 == 0) s.set_error("kv cache full");
+    // Larger than a span's inline buffer: spilled into a fragment, joined by the drain, held in
+    // the redaction batch and redacted (an e-mail, a card, a phone number).
+    tc::span t("tool call", tc::kind::tool);
+    const std::string n = std::to_string(i);
+    t.set("tool.arguments", "{\"to\": \"user" + n + "@example.com\", \"card\": \"4111 1111 1111 1111\", \"note\": \"" +
+                                std::string(200, 'x') + "\"}");
+    t.set("tool.output", "called 415-555-0132 about order " + n + "; " + std::string(120, 'y'));
   }
 }
 
@@ -82,7 +89,8 @@ TEST_CASE("the drain and both encoders make no heap allocation in steady state")
 
   g_hot.gen.store(0);
   e->running.store(false);
-  CHECK(e->decoded.load() == 12000);
+  CHECK(e->decoded.load() == 18000);
+  CHECK(e->snapshot().redaction.values_scanned > 0);
   CHECK(p->bytes > 0);
   CHECK(allocations == 0);
   const std::vector<thread_state*> rings = e->rings;
