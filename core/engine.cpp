@@ -491,19 +491,35 @@ void engine::export_view(bool batchable, std::string* joined) noexcept {
 // strings point into the ring) or the batch is full: the strings of all of them are then scanned
 // in one call (a scan has a fixed cost of a few hundred nanoseconds on small inputs, more than
 // scanning 300 bytes). What `view` points to in the engine's own buffers is copied to the slot.
+// A span with nothing left to scan (its short values seen clean before) goes out at once.
 bool engine::hold_for_redaction(std::string* joined) noexcept {
+  const std::size_t before = red_targets_.size();
+  collect_redaction(view);  // field rules and JSON payloads now; the strings to scan gathered
+  if (red_targets_.size() == before) {  // nothing to scan (short values seen clean): out at once
+    for (auto& e : exporters) e->add(view, pass_now_);
+    if (batch_n_ == 0) red_used_ = 0;
+    return true;
+  }
   held_span& h = batch_[batch_n_];
   if (joined != nullptr) {  // the view points into `joined` (heap, as spills are large): the slot takes its buffer
-    const char* before = joined->data();
+    const char* was = joined->data();
     h.joined.swap(*joined);
-    if (h.joined.data() != before) {  // a short string moved: keep the view valid, export at once
+    if (h.joined.data() != was) {  // a short string moved: scan now, with the held spans
       h.joined.swap(*joined);
-      return false;
+      flush_batch(&view);
+      return true;
     }
   }
   ++batch_n_;
-  std::swap(h.view, view);  // vectors trade places: no allocation
+  std::swap(h.view, view);  // vectors trade places (buffers keep their addresses): no allocation
   span_view& v = h.view;
+  // The gathered strings inside the vectors moved with them; those that are the view's own
+  // members (the name, the status message) did not: they are found at the same offset in the slot.
+  const auto from = reinterpret_cast<std::uintptr_t>(&view), to = reinterpret_cast<std::uintptr_t>(&v);
+  for (std::size_t i = before; i < red_targets_.size(); ++i) {
+    const auto t = reinterpret_cast<std::uintptr_t>(red_targets_[i]);
+    if (t >= from && t < from + sizeof(span_view)) red_targets_[i] = reinterpret_cast<std::string_view*>(to + (t - from));
+  }
   std::memcpy(h.run_id, run_id_, sizeof h.run_id);
   for (std::size_t i = 0; i < v.derived_count && i < 6; ++i)
     if (v.derived_values[i] == run_id_) v.derived_values[i] = h.run_id;
@@ -517,17 +533,18 @@ bool engine::hold_for_redaction(std::string* joined) noexcept {
       v.trace_state = {};
     }
   }
-  collect_redaction(v);
   if (batch_n_ == batch_.size() || red_bytes_held_ >= k_batch_bytes) flush_batch();
   return true;
 }
 
 // Scans what the held spans carry, then hands them to the exporters.
-void engine::flush_batch() noexcept {
-  if (batch_n_ == 0) return;
+void engine::flush_batch(const span_view* also) noexcept {
+  if (batch_n_ == 0 && also == nullptr) return;
   apply_redaction();
   for (std::size_t i = 0; i < batch_n_; ++i)
     for (auto& e : exporters) e->add(batch_[i].view, pass_now_);
+  if (also != nullptr)
+    for (auto& e : exporters) e->add(*also, pass_now_);
   batch_n_ = 0;
   red_used_ = 0;
   red_targets_.clear();

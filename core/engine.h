@@ -177,7 +177,7 @@ struct engine final : tail_sink {
   void collect_redaction(span_view& v) noexcept;
   void apply_redaction() noexcept;
   bool hold_for_redaction(std::string* joined) noexcept;
-  void flush_batch() noexcept;
+  void flush_batch(const span_view* also = nullptr) noexcept;  ///< `also`: a view not held, exported with them
   tail_decision judge(const tail_trace& t) noexcept override;
   void settle(const tail_decision& d, const std::vector<std::string>& records) noexcept override;
   void hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept;

@@ -212,8 +212,9 @@ TEST_SUITE("redaction") {
       tc::span root("request", tc::kind::server, parent);
       root.set("i", i);
       root.set("q", "mail user" + std::to_string(i) + "@example.com, card 4111 1111 1111 1111, order ORD-" + std::to_string(i));
-      tc::span child("step");
+      tc::span child("step for user" + std::to_string(i) + "@example.com");  // a runtime name
       child.set("note", "plain text " + std::to_string(i));
+      if (i % 2 == 0) child.set_error("login failed: password=hunter" + std::to_string(i));
     }
     REQUIRE(tc::shutdown(10s));
     tct::check_accounting(tc::stats());
@@ -237,13 +238,19 @@ TEST_SUITE("redaction") {
       roots[sp.trace_id] = &sp;
     }
     CHECK(seen == n);
+    int steps = 0;
     for (const auto& sp : spans) {
-      if (sp.name != "step") continue;
+      if (sp.name == "request") continue;
+      ++steps;
+      CHECK(sp.name == "step for [REDACTED:email]");
       const auto it = roots.find(sp.trace_id);
       REQUIRE(it != roots.end());
       CHECK(sp.trace_state == it->second->trace_state);
-      CHECK(sp.attrs.at("note").s.rfind("plain text ", 0) == 0);
+      const std::string note = sp.attrs.at("note").s;
+      CHECK(note.rfind("plain text ", 0) == 0);
+      if (std::stoi(note.substr(11)) % 2 == 0) CHECK(sp.status_message == "login failed: password=[REDACTED:password]");
     }
+    CHECK(steps == n);
   }
 
   TEST_CASE("a rejected custom pattern is reported; the other patterns still apply") {
