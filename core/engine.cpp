@@ -678,7 +678,7 @@ void engine::apply_redaction() noexcept {
 
 // One span record: joins its fragments if it has any; parks it when some are not here yet
 // (they are in another thread's ring that this pass has not reached).
-void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept {
+void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park, bool in_ring) noexcept {
   span_data hd;
   std::memcpy(&hd, rec + sizeof(record_header), sizeof hd);
   bool ok;
@@ -731,7 +731,9 @@ void engine::deliver(const unsigned char* rec, std::size_t size, bool allow_park
     if (it != fragments.end()) fragments.erase(it);
   }
   if (ok) {
-    export_view(true, hd.frag_count == 0 ? nullptr : &scratch);  // joined fragments: in `scratch`
+    // Held for a batched scan only when the record stays where it is until the batch is flushed
+    // (in the ring, before its release; a parked copy is freed first). Joined fragments: in `scratch`.
+    export_view(in_ring, hd.frag_count == 0 ? nullptr : &scratch);
   } else {
     // Counted as an export failure of every exporter so the accounting stays exact.
     decoded.store(decoded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -942,7 +944,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
         break;
       }
       if (h.type == record_span) {
-        deliver(rec, h.size, !final_pass);
+        deliver(rec, h.size, !final_pass, true);
       } else if (h.type == record_fragment && h.size >= sizeof h + sizeof(fragment_header)) {
         fragment_header fh;
         std::memcpy(&fh, rec + sizeof h, sizeof fh);
@@ -976,11 +978,12 @@ bool engine::drain_pass(bool final_pass) noexcept {
       auto it = fragments.find(id_u64(hd.span_id));
       const std::size_t have = it == fragments.end() ? 0 : it->second.size();
       if (have >= hd.frag_count || final_pass || ++pk.passes >= 3) {
-        deliver(reinterpret_cast<const unsigned char*>(pk.record.data()), pk.record.size(), false);
+        deliver(reinterpret_cast<const unsigned char*>(pk.record.data()), pk.record.size(), false, false);
       } else {
         still.push_back(std::move(pk));
       }
     }
+    flush_batch();  // before the parked copies are freed (none is held: kept for safety)
     parked_spans.swap(still);
   }
   // Fragments of spans that never ended (a leaked span): bounded memory.

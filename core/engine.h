@@ -168,7 +168,7 @@ struct engine final : tail_sink {
   bool start_drain() noexcept;
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
-  void deliver(const unsigned char* rec, std::size_t size, bool allow_park) noexcept;
+  void deliver(const unsigned char* rec, std::size_t size, bool allow_park, bool in_ring) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   /// `batchable`: the view may wait in `batch_` (its strings stay valid until the ring is
   /// released, or they are in `joined`, whose buffer the batch then takes).
