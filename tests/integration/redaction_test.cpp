@@ -43,6 +43,15 @@ std::string trace_hex(std::uint64_t n) {
   return b;
 }
 
+// Clears what was captured and routes the engine's diagnostics to capture_diag.
+void capture_diags() {
+  {
+    std::lock_guard<std::mutex> lk(g_diag_mu);
+    g_diags.clear();
+  }
+  tc::set_diagnostic_handler(&capture_diag);
+}
+
 }  // namespace
 
 TEST_SUITE("redaction") {
@@ -146,11 +155,7 @@ TEST_SUITE("redaction") {
 
   TEST_CASE("fork: the child reuses the parent's compiled patterns and hash key, without warning again") {
     tct::temp_dir dir;
-    {
-      std::lock_guard<std::mutex> lk(g_diag_mu);
-      g_diags.clear();
-    }
-    tc::set_diagnostic_handler(&capture_diag);
+    capture_diags();
     auto c = redact_config(dir.file("out.jsonl"));
     c.diagnostics = tc::log_level::warn;
     c.redact_mode = tc::redaction_mode::hash;  // no key: a random one, made once at init
@@ -255,11 +260,7 @@ TEST_SUITE("redaction") {
 
   TEST_CASE("a rejected custom pattern is reported; the other patterns still apply") {
     tct::temp_dir dir;
-    {
-      std::lock_guard<std::mutex> lk(g_diag_mu);
-      g_diags.clear();
-    }
-    tc::set_diagnostic_handler(&capture_diag);
+    capture_diags();
     auto c = redact_config(dir.file("out.jsonl"));
     c.diagnostics = tc::log_level::warn;
     c.redact_patterns = {{"employee_id", "EMP-[0-9]{6}"}, {"broken", "(unclosed"}};
