@@ -539,12 +539,13 @@ bool engine::hold_for_redaction(std::string* joined) noexcept {
 
 // Scans what the held spans carry, then hands them to the exporters.
 void engine::flush_batch(const span_view* also) noexcept {
-  if (batch_n_ == 0 && also == nullptr) return;
-  apply_redaction();
-  for (std::size_t i = 0; i < batch_n_; ++i)
-    for (auto& e : exporters) e->add(batch_[i].view, pass_now_);
-  if (also != nullptr)
-    for (auto& e : exporters) e->add(*also, pass_now_);
+  if (batch_n_ > 0 || also != nullptr) {
+    apply_redaction();
+    for (std::size_t i = 0; i < batch_n_; ++i)
+      for (auto& e : exporters) e->add(batch_[i].view, pass_now_);
+    if (also != nullptr)
+      for (auto& e : exporters) e->add(*also, pass_now_);
+  }
   batch_n_ = 0;
   red_used_ = 0;
   red_targets_.clear();
@@ -557,14 +558,11 @@ void engine::flush_batch(const span_view* also) noexcept {
 // working redactor, captured payloads are dropped unless TRACECRAFT_REDACT_ALLOW_UNREDACTED.
 void engine::redact_view(span_view& v) noexcept {
   if (!cfg.redact) return;
-  flush_batch();  // held spans share the pool and the targets
-  red_used_ = 0;
-  red_targets_.clear();
-  red_bytes_held_ = 0;
+  flush_batch();  // held spans share the pool and the targets; this also empties them
   collect_redaction(v);
   apply_redaction();
   red_used_ = 0;
-  red_targets_.clear();
+  red_targets_.clear();  // the batch must not scan these again: `v` is the caller's
 }
 
 // Field rules, JSON payloads and the fail-closed rule apply at once; the strings to scan are
