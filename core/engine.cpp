@@ -196,20 +196,18 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
     if (k == exporter_kind::otlp) exporters.push_back(make_otlp_exporter(cfg, resource));
     if (exporters.size() == 4) break;
   }
-  view.attrs.reserve(64);
-  view.nested.reserve(64);
-  view.events.reserve(16);
-  view.links.reserve(16);
+  auto reserve = [](span_view& v) {
+    v.attrs.reserve(64);
+    v.nested.reserve(64);
+    v.events.reserve(16);
+    v.links.reserve(16);
+  };
+  reserve(view);
   chunk_frags_.reserve(1024);
   frag_refs_.reserve(64);
   if (red_) {
     batch_.resize(k_batch_spans);
-    for (held_span& h : batch_) {
-      h.view.attrs.reserve(64);
-      h.view.nested.reserve(64);
-      h.view.events.reserve(16);
-      h.view.links.reserve(16);
-    }
+    for (held_span& h : batch_) reserve(h.view);
   }
   scratch.reserve(64 * 1024);
 }

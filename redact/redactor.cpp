@@ -313,6 +313,15 @@ struct redactor::impl {
 
 namespace {
 
+// An address ending at `end`: back over its characters to the start of the local part (no
+// leading dots or @); false when no local part precedes the '@'.
+bool email_start(std::string_view t, std::size_t end, std::size_t& start) {
+  start = back_over(t, end, k_email);
+  while (start < end && !k_token[static_cast<unsigned char>(t[start])]) ++start;
+  const std::size_t at = t.substr(start, end - start).find('@');
+  return at != std::string_view::npos && at > 0;
+}
+
 // The extent of a match that ended at `to` (and, for patterns with start of match, began at
 // `from`); false when the candidate fails validation.
 bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t to, std::size_t& start, std::size_t& end) {
@@ -339,17 +348,11 @@ bool find_extent(extent how, std::string_view t, std::size_t from, std::size_t t
       }
       if (best == 0) return false;
       end = best;
-      start = back_over(t, end, k_email);
-      while (start < end && !k_token[static_cast<unsigned char>(t[start])]) ++start;  // no leading dots or @
-      const std::size_t at = t.substr(start, end - start).find('@');
-      return at != std::string_view::npos && at > 0;  // a local part before the @
+      return email_start(t, end, start);
     }
     case extent::email_regex: {
       if (to < t.size() && is_word(t[to])) return false;  // the domain goes on: a later match ends it
-      start = back_over(t, to, k_email);
-      while (start < to && !k_token[static_cast<unsigned char>(t[start])]) ++start;  // no leading dots or @
-      const std::size_t at = t.substr(start, to - start).find('@');
-      return at != std::string_view::npos && at > 0;  // a local part before the @
+      return email_start(t, to, start);
     }
     case extent::token:
       start = back_over(t, to, k_token);
