@@ -6,6 +6,9 @@
 // queue / prefill / decode spans, a first-token event, token counts and finish status; per
 // scheduler step: a step span linking every request it served. Some requests first go through
 // an agent path (agent -> retrieval -> tool -> llm). Same --seed, same workload and trace ids.
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -38,6 +41,7 @@ struct options {
   double agent_rate = 0.2;
   int max_batch = 16;
   double step_us = 400;  // fake decode step (a GPU step scaled down so the demo runs in seconds)
+  double arrival_us = -1;  // mean gap between arrivals; -1: 2.5 steps (below capacity); 0: all at once
   std::string prompts_file;
   std::string summary_json;
   bool untraced = false;
@@ -109,10 +113,23 @@ class channel {  // the host's own queue (a mutex is fine here: this is the serv
   bool closed_ = false;
 };
 
+bool g_spin = false;  // --spin: steps spin for their whole length (no sleep-wakeup jitter)
+bool g_pin = false;   // --pin: the scheduler alone on CPU 0, the other threads on CPU 1
+
+// With --pin, as a serving stack pins its scheduler loop: nothing else preempts it, so its
+// throughput measures what runs on it (the end-to-end overhead benchmark needs that).
+void pin_to(int cpu) {
+  if (!g_pin || std::thread::hardware_concurrency() < 2) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 void busy_sleep_us(double us) {
   // Sleep most of it, spin the rest: steps of a few hundred microseconds stay accurate.
   const auto until = clk::now() + std::chrono::nanoseconds(static_cast<long long>(us * 1000));
-  if (us > 200) std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<long long>((us - 100) * 1000)));
+  if (us > 200 && !g_spin) std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<long long>((us - 100) * 1000)));
   while (clk::now() < until) {
   }
 }
@@ -135,14 +152,18 @@ bool parse_args(int argc, char** argv, options& o) {
     else if (a == "--agent-rate") o.agent_rate = std::atof(next("--agent-rate"));
     else if (a == "--max-batch") o.max_batch = std::max(1, std::atoi(next("--max-batch")));
     else if (a == "--step-us") o.step_us = std::atof(next("--step-us"));
+    else if (a == "--arrival-us") o.arrival_us = std::max(0.0, std::atof(next("--arrival-us")));
     else if (a == "--prompts") o.prompts_file = next("--prompts");
     else if (a == "--summary-json") o.summary_json = next("--summary-json");
     else if (a == "--untraced") o.untraced = true;
+    else if (a == "--spin") g_spin = true;
+    else if (a == "--pin") g_pin = true;
     else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: tracecraft-demo [--requests N] [--seed S] [--error-rate P] [--slow-rate P] [--slow-ms MS]\n"
-          "                       [--agent-rate P] [--max-batch B] [--step-us US] [--prompts FILE]\n"
-          "                       [--untraced] [--summary-json FILE]\n"
+          "                       [--agent-rate P] [--max-batch B] [--step-us US] [--arrival-us US]\n"
+          "                       [--prompts FILE] [--untraced] [--spin] [--pin]\n"
+          "                       [--summary-json FILE]\n"
           "Tracing is configured by OTEL_* / TRACECRAFT_* variables (see tracecraft-envcheck).\n");
       std::exit(0);
     } else {
@@ -245,11 +266,13 @@ int main(int argc, char** argv) {
 
   // Accept thread: requests arrive, get a root span, maybe an agent path, then wait in the queue.
   std::thread accept([&] {
+    pin_to(1);
     std::mt19937_64 rng(o.seed ^ 0x5eed);
-    std::exponential_distribution<double> gap(1.0 / (o.step_us * 2.5));  // below capacity
+    const double mean_gap = o.arrival_us < 0 ? o.step_us * 2.5 : o.arrival_us;  // default: below capacity
+    std::exponential_distribution<double> gap(1.0 / std::max(mean_gap, 1e-3));
     for (auto& up : work) {
       request& r = *up;
-      busy_sleep_us(gap(rng));
+      if (mean_gap > 0) busy_sleep_us(gap(rng));
       r.arrived = clk::now();
       r.root = tc::async_span("POST /v1/chat/completions", tc::kind::server, r.tid);
       r.root.set("http.request.method", "POST");
@@ -269,6 +292,7 @@ int main(int argc, char** argv) {
 
   // Scheduler thread: continuous batching. Admit, prefill the new ones, decode one token for all.
   std::thread scheduler([&] {
+    pin_to(0);
     std::vector<request*> active, admitted;
     std::uint64_t step_no = 0;
     for (;;) {
@@ -339,6 +363,7 @@ int main(int argc, char** argv) {
 
   // Streaming thread: detokenizes and finishes each response; the root span ends here.
   std::thread streamer([&] {
+    pin_to(1);
     stream_msg m;
     while (stream.pop(m)) {
       request& r = *m.r;
@@ -366,6 +391,7 @@ int main(int argc, char** argv) {
   });
   // Finisher thread: ends the slowed requests' roots at their time (pushed in deadline order).
   std::thread finisher([&] {
+    pin_to(1);
     request* r = nullptr;
     while (late.pop(r)) {
       std::this_thread::sleep_until(r->end_at);

@@ -6,7 +6,7 @@ packages=(
   build-essential meson ninja-build pkg-config cmake
   libconcurrentqueue-dev libxxhash-dev libsimdjson-dev doctest-dev
   libhyperscan-dev libcurl4-openssl-dev zlib1g-dev libdeflate-dev
-  openssl
+  openssl python3
 )
 missing=()
 for p in "${packages[@]}"; do
