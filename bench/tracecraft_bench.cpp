@@ -994,6 +994,12 @@ pid_t start_sink(const std::string& path, std::string& endpoint) {
   argv.push_back(nullptr);
   pid_t pid = -1;
   if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  if (std::thread::hardware_concurrency() > 1) {  // beside the drain, off the demo's pinned scheduler
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(1, &set);
+    sched_setaffinity(pid, sizeof set, &set);
+  }
   for (int i = 0; i < 500; ++i) {
     if (FILE* f = std::fopen(port_file.c_str(), "r")) {
       int port = 0;
@@ -1016,6 +1022,7 @@ pid_t start_sink(const std::string& path, std::string& endpoint) {
 struct check_row {
   std::string what, budget, measured;
   bool pass = true, measured_ok = true;
+  bool gated = true;  // false: printed against its budget, never a failure
 };
 
 std::string fmt(const char* f, double v) {
@@ -1053,6 +1060,7 @@ struct budgets {
   struct e2e_item {
     double rate;
     double throughput_pct;
+    bool gated;  // false: measured and printed against the budget, never failing the gate
   };
   std::vector<e2e_item> e2e;
 };
@@ -1111,7 +1119,9 @@ bool load_budgets(const std::string& path, budgets& b, std::string& error) {
     for (auto [rate, lim] : e2e) {
       double pct = 0;
       if (lim["throughput_overhead_pct_max"].get(pct) != simdjson::SUCCESS) continue;
-      b.e2e.push_back({std::strtod(std::string(rate).c_str(), nullptr), pct});
+      bool gated = true;
+      if (lim["gated"].get(gated) != simdjson::SUCCESS) gated = true;
+      b.e2e.push_back({std::strtod(std::string(rate).c_str(), nullptr), pct, gated});
     }
   return true;
 }
@@ -1126,7 +1136,9 @@ void print_check_table(const std::vector<check_row>& rows) {
   std::printf("\n%-44s %-12s %-44s %s\n", "budget", "limit", "measured", "result");
   for (const auto& r : rows)
     std::printf("%-44s %-12s %-44s %s\n", r.what.c_str(), r.budget.c_str(), r.measured.c_str(),
-                !r.measured_ok ? "NOT MEASURED" : r.pass ? "ok" : "BREACH");
+                !r.measured_ok ? "NOT MEASURED" : !r.gated ? (r.pass ? "ok (reported, not gated)" : "over (reported, not gated)")
+                : r.pass      ? "ok"
+                              : "BREACH");
 }
 
 int run_check(const std::string& path, const std::string& demo) {
@@ -1203,6 +1215,7 @@ int run_check(const std::string& path, const std::string& demo) {
     for (const auto& it : b.e2e) {
       check_row row;
       row.what = fmt("end to end at rate %g, throughput overhead %%", it.rate);
+      row.gated = it.gated;
       row.budget = fmt("%g%%", it.throughput_pct);
       if (demo.empty()) {
         row.measured_ok = false;
@@ -1226,16 +1239,18 @@ int run_check(const std::string& path, const std::string& demo) {
     }
   }
   print_check_table(rows);
-  int breaches = 0, unmeasured = 0;
+  int breaches = 0, unmeasured = 0, reported = 0;
   for (const auto& r : rows) {
-    if (!r.measured_ok) ++unmeasured;
+    if (!r.gated) ++reported;
+    else if (!r.measured_ok) ++unmeasured;
     else if (!r.pass) ++breaches;
   }
-  std::printf("\n%zu budgets: %d breached, %d not measured on this machine\n", rows.size(), breaches, unmeasured);
+  std::printf("\n%zu budgets: %d breached, %d not measured on this machine, %d reported without gating\n",
+              rows.size() - static_cast<std::size_t>(reported), breaches, unmeasured, reported);
   // A budget that cannot be measured here (no instruction counter) is reported, not failed; a
   // budget naming a scenario that does not exist, or a demo that failed, is a failure.
   for (const auto& r : rows)
-    if (!r.measured_ok && r.measured != "no instruction counter on this machine") ++breaches;
+    if (r.gated && !r.measured_ok && r.measured != "no instruction counter on this machine") ++breaches;
   return breaches == 0 ? 0 : 1;
 }
 

@@ -28,6 +28,7 @@ for f in "$dist"/*.dat; do
   name=$(basename "$f" .dat)
   gnuplot <<GP
 set terminal svg size 640,360 font "sans,11" background rgb "white"
+set termoption noenhanced
 set output "$out/latency-$name.svg"
 set title "$name: per-op cost (batches of 16, TSC), last round"
 set xlabel "ns per operation"
@@ -45,6 +46,7 @@ for name in floor unsampled_child sampled_0attr sampled_4attr sampled_event asyn
 done
 gnuplot <<GP
 set terminal svg size 800,420 font "sans,11" background rgb "white"
+set termoption noenhanced
 set output "$out/latency-overview.svg"
 set title "Per-op cost distribution (batches of 16, TSC), tracecraft-bench"
 set xlabel "ns per operation"
