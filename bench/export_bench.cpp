@@ -33,6 +33,7 @@
 
 #include "core/clock.h"
 #include "core/engine.h"
+#include "sink_process.h"
 #include "export/http_transport.h"
 #include "export/otlp_proto.h"
 #include "tracecraft/trace.h"
@@ -209,16 +210,6 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   return r;
 }
 
-pid_t start_sink(const std::string& path, const std::string& port_file) {
-  std::vector<std::string> a = {path, "--port", "0", "--port-file", port_file, "--discard", "--quiet"};
-  std::vector<char*> argv;
-  for (auto& s : a) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  return pid;
-}
-
 std::size_t append_cb(char* p, std::size_t sz, std::size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, sz * n);
   return sz * n;
@@ -334,7 +325,7 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/tc-export-bench-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return 1;
   const std::string port_file = std::string(tmpl) + "/port";
-  const pid_t sink = start_sink(o.sink, port_file);
+  const pid_t sink = tcbench::spawn_discard_sink(o.sink, port_file);
   int port = 0;
   for (int i = 0; i < 500 && port == 0; ++i) {
     if (FILE* f = std::fopen(port_file.c_str(), "r")) {

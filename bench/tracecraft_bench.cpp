@@ -40,6 +40,7 @@
 
 #include "malloc_counter.h"  // tests/support
 #include "perf_counter.h"
+#include "sink_process.h"
 
 namespace tc = tracecraft;
 using namespace std::chrono_literals;
@@ -988,12 +989,8 @@ e2e_result e2e(const std::string& demo, double rate, const std::string& exporter
 
 pid_t start_sink(const std::string& path, std::string& endpoint) {
   const std::string port_file = g_tmpdir + "/sink.port";
-  std::vector<std::string> a = {path, "--port", "0", "--port-file", port_file, "--discard", "--quiet"};
-  std::vector<char*> argv;
-  for (auto& s : a) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  const pid_t pid = tcbench::spawn_discard_sink(path, port_file);
+  if (pid < 0) return -1;
   if (std::thread::hardware_concurrency() > 1) {  // beside the drain, off the demo's pinned scheduler
     cpu_set_t set;
     CPU_ZERO(&set);
