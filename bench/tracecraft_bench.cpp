@@ -107,22 +107,21 @@ __attribute__((noinline)) void clock_op(std::uint64_t x) {
   asm volatile("" ::"r"(&s) : "memory");
 }
 
+// The timed part of every per-op scenario on the calling thread: `batches` batches of kBatch ops,
+// each batch's per-op cost appended to `per_op`; between bursts of 32 batches (512 spans) the
+// drain runs, untimed, with allocations and instructions not counted. Returns the instructions
+// the bursts retired (0 without a counter).
 template <class Op>
-result measure(const char* name, int batches, Op op) {
-  std::vector<double> per_op;
-  per_op.reserve(static_cast<std::size_t>(batches));
-  const tc::stats_snapshot before = tc::stats();
-  for (int i = 0; i < 200; ++i) op(i);  // warm-up: the thread's first span attaches its ring
-  tc_malloc::allocations = 0;
-  tc_malloc::counting = true;
+std::uint64_t timed_bursts(int batches, Op& op, std::vector<double>& per_op) {
   std::uint64_t instructions = 0;
+  tc_malloc::counting = true;
   std::uint64_t i0 = t_instructions.read();
   for (int b = 0; b < batches; ++b) {
     const std::uint64_t t0 = tracecraft::detail::ticks();
     for (int i = 0; i < kBatch; ++i) op(b * kBatch + i);
     const std::uint64_t t1 = tracecraft::detail::ticks();
     per_op.push_back(static_cast<double>(t1 - t0) * g_ns_per_tick / kBatch);
-    if (b % 32 == 31 || b + 1 == batches) {  // drain between bursts (512 spans), untimed and uncounted
+    if (b % 32 == 31 || b + 1 == batches) {
       instructions += t_instructions.read() - i0;
       tc_malloc::counting = false;
       tc::flush(10s);
@@ -131,19 +130,34 @@ result measure(const char* name, int batches, Op op) {
     }
   }
   tc_malloc::counting = false;
+  return instructions;
+}
+
+void fill_percentiles(result& r, std::vector<double> samples) {
+  r.p50 = pct(samples, 0.50);
+  r.p90 = pct(samples, 0.90);
+  r.p99 = pct(samples, 0.99);
+  r.p999 = pct(samples, 0.999);
+  r.samples = std::move(samples);
+}
+
+template <class Op>
+result measure(const char* name, int batches, Op op) {
+  std::vector<double> per_op;
+  per_op.reserve(static_cast<std::size_t>(batches));
+  const tc::stats_snapshot before = tc::stats();
+  for (int i = 0; i < 200; ++i) op(i);  // warm-up: the thread's first span attaches its ring
+  tc_malloc::allocations = 0;
+  const std::uint64_t instructions = timed_bursts(batches, op, per_op);
   tc::flush(10s);
   const tc::stats_snapshot after = tc::stats();
   result r;
   r.name = name;
   r.allocs_per_span = static_cast<double>(tc_malloc::allocations.load()) / (static_cast<double>(batches) * kBatch);
   r.drops = after.dropped.ring_full - before.dropped.ring_full;
-  r.p50 = pct(per_op, 0.50);
-  r.p90 = pct(per_op, 0.90);
-  r.p99 = pct(per_op, 0.99);
-  r.p999 = pct(per_op, 0.999);
+  fill_percentiles(r, std::move(per_op));
   if (t_instructions.available())
     r.instructions_per_op = static_cast<double>(instructions) / (static_cast<double>(batches) * kBatch);
-  r.samples = std::move(per_op);
   return r;
 }
 
@@ -530,22 +544,7 @@ result measure_threads(const std::string& name, int threads, int batches, bool u
       for (int i = 0; i < 200; ++i) op(i);
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
-      tc_malloc::counting = true;
-      std::uint64_t i0 = t_instructions.read();
-      for (int b = 0; b < batches; ++b) {
-        const std::uint64_t t0 = tracecraft::detail::ticks();
-        for (int i = 0; i < kBatch; ++i) op(b * kBatch + i);
-        const std::uint64_t t1 = tracecraft::detail::ticks();
-        v.push_back(static_cast<double>(t1 - t0) * g_ns_per_tick / kBatch);
-        if (b % 32 == 31 || b + 1 == batches) {
-          instructions.fetch_add(t_instructions.read() - i0);
-          tc_malloc::counting = false;
-          tc::flush(10s);
-          tc_malloc::counting = true;
-          i0 = t_instructions.read();
-        }
-      }
-      tc_malloc::counting = false;
+      instructions.fetch_add(timed_bursts(batches, op, v));
       if (!t_instructions.available()) counted.store(false);
     });
   while (ready.load() < threads) std::this_thread::yield();
@@ -564,14 +563,10 @@ result measure_threads(const std::string& name, int threads, int batches, bool u
   }
   r.allocs_per_span = static_cast<double>(tc_malloc::allocations.load()) / (static_cast<double>(batches) * kBatch * threads);
   r.drops = after.dropped.ring_full - before.dropped.ring_full;
-  r.p50 = pct(all, 0.50);
-  r.p90 = pct(all, 0.90);
-  r.p99 = pct(all, 0.99);
-  r.p999 = pct(all, 0.999);
+  fill_percentiles(r, std::move(all));
   r.fairness = *std::max_element(medians.begin(), medians.end()) / *std::min_element(medians.begin(), medians.end());
   if (counted.load())
     r.instructions_per_op = static_cast<double>(instructions.load()) / (static_cast<double>(batches) * kBatch * threads);
-  r.samples = std::move(all);
   return r;
 }
 
@@ -620,7 +615,6 @@ result measure_async_handoff(int batches, const tc::span_context& parent) {
     }
     if (burst > 0) instructions += t_instructions.read() - i0;
     tc_malloc::counting = false;
-    if (burst == 0) helper_instructions = 0;
     phase.store(1, std::memory_order_release);
     while (phase.load(std::memory_order_acquire) != 0) std::this_thread::yield();
     if (burst == 0) {
@@ -640,12 +634,8 @@ result measure_async_handoff(int batches, const tc::span_context& parent) {
   const double ops = static_cast<double>(bursts) * kBurst;
   r.allocs_per_span = static_cast<double>(tc_malloc::allocations.load()) / ops;
   r.drops = after.dropped.ring_full - before.dropped.ring_full;
-  r.p50 = pct(per_op, 0.50);
-  r.p90 = pct(per_op, 0.90);
-  r.p99 = pct(per_op, 0.99);
-  r.p999 = pct(per_op, 0.999);
+  fill_percentiles(r, std::move(per_op));
   if (counted) r.instructions_per_op = static_cast<double>(instructions + helper_instructions) / ops;
-  r.samples = std::move(per_op);
   return r;
 }
 
