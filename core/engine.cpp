@@ -100,12 +100,13 @@ kind_mapping map_kind(kind k) noexcept {
   }
 }
 
-attr_view string_attr(std::string_view k, std::string_view v) noexcept {
-  attr_view a;
-  a.key = k;
-  a.type = value::type::string;
-  a.s = v;
-  return a;
+// Appends a string attribute, built in place (room is reserved before).
+void add_string_attr(view_list<attr_view>& list, std::string_view k, std::string_view v) noexcept {
+  if (attr_view* a = list.emplace()) {
+    a->key = k;
+    a->type = value::type::string;
+    a->s = v;
+  }
 }
 
 }  // namespace
@@ -321,9 +322,10 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   v.dropped_links = hd.dropped_links;
 
   // Derived attributes first, so a host's own value for the same key wins in the dedupe below.
-  if (km.operation != nullptr) v.attrs.push_back(string_attr("gen_ai.operation.name", km.operation));
-  if (km.openinference != nullptr) v.attrs.push_back(string_attr("openinference.span.kind", km.openinference));
-  if (km.step != nullptr) v.attrs.push_back(string_attr("tracecraft.step.type", km.step));
+  if (!v.attrs.reserve(8)) return false;  // out of memory (capacity is reserved at start)
+  if (km.operation != nullptr) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation);
+  if (km.openinference != nullptr) add_string_attr(v.attrs, "openinference.span.kind", km.openinference);
+  if (km.step != nullptr) add_string_attr(v.attrs, "tracecraft.step.type", km.step);
   const std::size_t fixed = v.attrs.size();
   const char* fixed_values[3] = {};
   for (std::size_t i = 0; i < fixed; ++i) fixed_values[i] = v.attrs[i].s.data();
@@ -333,8 +335,8 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       run_id_[2 * i] = hexd[d->trace_id[i] >> 4];
       run_id_[2 * i + 1] = hexd[d->trace_id[i] & 15];
     }
-    v.attrs.push_back(string_attr("run_id", std::string_view(run_id_, 32)));
-    v.attrs.push_back(string_attr("tracecraft.sampling.reason", reason_text(hd.sample_reason)));
+    add_string_attr(v.attrs, "run_id", std::string_view(run_id_, 32));
+    add_string_attr(v.attrs, "tracecraft.sampling.reason", reason_text(hd.sample_reason));
   }
   const std::size_t derived = v.attrs.size();
   v.derived_count = static_cast<std::uint8_t>(derived);
@@ -342,7 +344,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
 
   // Items: attributes go to `attrs` unless an event or link is still owed nested ones.
   std::uint32_t owed = 0;
-  bool owed_event = false;
+  bool owed_event = false, owner_kept = true;
   const unsigned char* p = var;
   const unsigned char* end = var + var_len;
   while (p < end) {
@@ -353,11 +355,31 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       const std::uint16_t klen = rd<std::uint16_t>(p + 2);
       const std::size_t kbytes = kmode == key_literal ? 8 : klen;
       if (static_cast<std::size_t>(end - p) < 4 + kbytes) return false;
-      attr_view a;
+      // The item is decoded straight into its place. An append fails only when memory cannot
+      // grow: the item is then decoded into `lost` and counted as dropped.
+      attr_view lost;
+      attr_view* slot = &lost;
+      if (owed > 0) {
+        --owed;
+        if (owner_kept) {
+          if (attr_view* n = v.nested.emplace()) {
+            slot = n;
+            ++(owed_event ? v.events.back().attr_count : v.links.back().attr_count);
+          } else {
+            ++(owed_event ? v.events.back().dropped_attrs : v.links.back().dropped_attrs);
+          }
+        }
+      } else if (attr_view* n = v.attrs.emplace()) {
+        slot = n;
+      } else {
+        ++v.dropped_attrs;
+      }
+      attr_view& a = *slot;
       a.key = kmode == key_literal ? std::string_view(rd<const char*>(p + 4), klen)
                                    : std::string_view(reinterpret_cast<const char*>(p + 4), klen);
       p += 4 + kbytes;
       a.type = static_cast<value::type>(tag);
+      a.s = {};
       if (tag == item_bool) {
         if (end - p < 1) return false;
         a.b = p[0] != 0;
@@ -376,16 +398,6 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
         a.s = truncate_chars(std::string_view(reinterpret_cast<const char*>(p + 4), n), cfg.attribute_value_length_limit);
         p += 4 + n;
       }
-      if (owed > 0) {
-        --owed;
-        v.nested.push_back(a);
-        if (owed_event)
-          ++v.events.back().attr_count;
-        else
-          ++v.links.back().attr_count;
-      } else {
-        v.attrs.push_back(a);
-      }
     } else if (tag == item_event) {
       if (end - p < 24) return false;
       event_view e;
@@ -396,7 +408,8 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       e.first_attr = static_cast<std::uint32_t>(v.nested.size());
       e.attr_count = 0;
       owed_event = true;
-      v.events.push_back(e);
+      owner_kept = v.events.push_back(e);
+      if (!owner_kept) ++v.dropped_events;
       p += 24;
     } else if (tag == item_link) {
       if (end - p < 32) return false;
@@ -410,7 +423,8 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       l.first_attr = static_cast<std::uint32_t>(v.nested.size());
       l.attr_count = 0;
       owed_event = false;
-      v.links.push_back(l);
+      owner_kept = v.links.push_back(l);
+      if (!owner_kept) ++v.dropped_links;
       p += 32;
     } else if (tag == item_status_message) {
       if (end - p < 8) return false;
@@ -594,8 +608,9 @@ void engine::collect_redaction(span_view& v) noexcept {
       if (cfg.redact_allow_unredacted) return;
       auto& a = v.attrs;
       const auto before = a.size();
-      a.erase(std::remove_if(a.begin(), a.end(), [](const attr_view& x) { return x.key == "input.value" || x.key == "output.value"; }),
-              a.end());
+      a.resize(static_cast<std::size_t>(
+          std::remove_if(a.begin(), a.end(), [](const attr_view& x) { return x.key == "input.value" || x.key == "output.value"; }) -
+          a.begin()));
       if (a.size() != before)
         payloads_dropped.store(payloads_dropped.load(std::memory_order_relaxed) + (before - a.size()), std::memory_order_relaxed);
       return;
@@ -778,7 +793,7 @@ void engine::hold_for_tail(const unsigned char* rec, std::size_t size, const std
 namespace {
 // An attribute's value as text, for rules: strings as they are, numbers as written.
 bool attribute_text(const void* ctx, std::string_view key, std::string& text) {
-  const auto& attrs = *static_cast<const std::vector<attr_view>*>(ctx);
+  const auto& attrs = *static_cast<const view_list<attr_view>*>(ctx);
   for (const attr_view& a : attrs) {
     if (a.key != key) continue;
     char buf[32];
@@ -1086,10 +1101,10 @@ void engine::release_resources() noexcept {
   std::string().swap(scratch);
   decltype(fragments)().swap(fragments);
   decltype(parked_spans)().swap(parked_spans);
-  std::vector<attr_view>().swap(view.attrs);
-  std::vector<attr_view>().swap(view.nested);
-  std::vector<event_view>().swap(view.events);
-  std::vector<link_view>().swap(view.links);
+  view.attrs.release();
+  view.nested.release();
+  view.events.release();
+  view.links.release();
 }
 
 void engine::read_exporter_stats(stats_snapshot& s) noexcept {
