@@ -19,12 +19,14 @@ namespace tcbench {
 
 class instruction_counter {
  public:
-  instruction_counter() noexcept {
+  /// `config`: PERF_COUNT_HW_INSTRUCTIONS, or PERF_COUNT_HW_CPU_CYCLES (user-space cycles: the
+  /// time a core spent on this thread, whatever the host did to the wall clock meanwhile).
+  explicit instruction_counter(std::uint64_t config = PERF_COUNT_HW_INSTRUCTIONS) noexcept {
     perf_event_attr a;
     std::memset(&a, 0, sizeof a);
     a.size = sizeof a;
     a.type = PERF_TYPE_HARDWARE;
-    a.config = PERF_COUNT_HW_INSTRUCTIONS;
+    a.config = config;
     a.exclude_kernel = 1;
     a.exclude_hv = 1;
     a.disabled = 0;

@@ -58,6 +58,7 @@ struct result {
   double mb_per_s = 0;     // compression scenarios
   double ratio = 0;        // compressed / raw
   double instructions_per_op = -1;  // user-space instructions per operation; -1: not measured
+  double cycles_per_op = -1;        // drain scenarios: user-space core cycles per span; -1: not measured
   int threads = 1;
   double fairness = 0;           // multi-thread scenarios: slowest thread's p50 / fastest thread's p50
   double bytes_per_span = 0;     // drain scenarios: ring bytes per span record
@@ -68,6 +69,7 @@ struct result {
 
 double g_ns_per_tick = 1.0;
 thread_local tcbench::instruction_counter t_instructions;  // each measuring thread its own
+tcbench::instruction_counter g_cycles(PERF_COUNT_HW_CPU_CYCLES);  // the main thread's, for the drain scenarios
 
 double ns_per_tick() {
   if (!tracecraft::detail::g_use_tsc.load()) return 1.0;
@@ -238,12 +240,15 @@ result drain_throughput(const char* name, int spans, bool attrs, bool proto = fa
   std::uint64_t ring_bytes = 0;
   for (thread_state* ts : e->rings) ring_bytes += ts->ring.used();
   tc_malloc::allocations.store(0);
+  (void)t_instructions.available();  // constructed outside the counted region
   tc_malloc::counting = true;
+  const std::uint64_t i0 = t_instructions.read(), c0 = g_cycles.read();
   const auto t0 = std::chrono::steady_clock::now();
   e->drain_pass(false);
   if (tail) e->drain_pass(false);  // a held trace is decided one full pass after its root was read
   for (auto& x : e->exporters) x->flush({}, false);
   const auto t1 = std::chrono::steady_clock::now();
+  const std::uint64_t i1 = t_instructions.read(), c1 = g_cycles.read();
   tc_malloc::counting = false;
   std::uint64_t left = 0;
   for (thread_state* ts : e->rings) left += ts->ring.used();
@@ -273,6 +278,8 @@ result drain_throughput(const char* name, int spans, bool attrs, bool proto = fa
       tail ? (left == 0 ? static_cast<std::uint64_t>(spans) : 0) : (proto ? e->decoded.load() : s.spans_exported) / 2;
   r.spans_per_s = static_cast<double>(done) / secs;
   r.allocs_per_span = static_cast<double>(tc_malloc::allocations.load()) / spans;
+  if (t_instructions.available()) r.instructions_per_op = static_cast<double>(i1 - i0) / spans;
+  if (g_cycles.available()) r.cycles_per_op = static_cast<double>(c1 - c0) / spans;
   r.bytes_per_span = static_cast<double>(ring_bytes) / spans;
   if (memcpy_bps > 0 && done > 0) r.ratio_to_memcpy = (static_cast<double>(ring_bytes) / secs) / memcpy_bps;
   if (done != static_cast<std::uint64_t>(spans))
@@ -734,10 +741,11 @@ result median_of(const std::vector<result>& rounds) {
   return m;
 }
 
-std::string g_only;                 // --only: the scenarios whose names contain it
+std::string g_only;                 // --only: the scenarios whose names contain it ("=name": that one)
 std::vector<std::string> g_wanted;  // --check: the scenarios the budgets name
 bool want(const std::string& name) {
   if (!g_wanted.empty()) return std::find(g_wanted.begin(), g_wanted.end(), name) != g_wanted.end();
+  if (!g_only.empty() && g_only[0] == '=') return name == std::string_view(g_only).substr(1);
   return g_only.empty() || name.find(g_only) != std::string::npos;
 }
 
@@ -1311,7 +1319,7 @@ int main(int argc, char** argv) {
     else if (std::strcmp(argv[i], "--e2e") == 0) e2e_mode = true;
     else {
       std::printf(
-          "usage: tracecraft-bench [--json] [--quick] [--rounds N] [--only SUBSTRING] [--dist DIR]\n"
+          "usage: tracecraft-bench [--json] [--quick] [--rounds N] [--only SUBSTRING|=NAME] [--dist DIR]\n"
           "       tracecraft-bench --check BUDGETS.json [--demo PATH]   the CI gate; exits 1 on a breach\n"
           "       tracecraft-bench --e2e --demo PATH [--sink PATH] [--pairs N] [--requests N] [--json]\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
@@ -1442,9 +1450,9 @@ int main(int argc, char** argv) {
                     r.spans_per_s, r.mb_per_s, r.ratio);
       else if (r.throughput)
         std::printf("%s\"%s\":{\"spans_per_s\":%.0f,\"allocs_per_span\":%.4f,\"drops\":%llu,\"bytes_per_span\":%.1f,"
-                    "\"ratio_to_memcpy\":%.4f}",
+                    "\"ratio_to_memcpy\":%.4f,\"instructions_per_span\":%.1f,\"cycles_per_span\":%.1f}",
                     i ? "," : "", r.name.c_str(), r.spans_per_s, r.allocs_per_span, static_cast<unsigned long long>(r.drops),
-                    r.bytes_per_span, r.ratio_to_memcpy);
+                    r.bytes_per_span, r.ratio_to_memcpy, r.instructions_per_op, r.cycles_per_op);
       else
         std::printf("%s\"%s\":{\"p50_ns\":%.2f,\"p90_ns\":%.2f,\"p99_ns\":%.2f,\"p999_ns\":%.2f,\"ratio_to_floor_p50\":%.3f,"
                     "\"allocs_per_span\":%.4f,\"drops\":%llu,\"instructions_per_op\":%.1f,\"threads\":%d,\"fairness\":%.3f}",
@@ -1492,8 +1500,10 @@ int main(int argc, char** argv) {
     else if (r.name.rfind("encode", 0) == 0)
       std::printf("%-26s %12.0f spans/s encoded to OTLP protobuf (encoder only, one core)\n", r.name.c_str(), r.spans_per_s);
     else {
-      std::printf("%-26s %12.0f spans/s %s %.0f B/span, %.3fx memcpy of the same bytes; %s", r.name.c_str(), r.spans_per_s,
-                  allocs, r.bytes_per_span, r.ratio_to_memcpy,
+      std::printf("%-26s %12.0f spans/s %s %.0f B/span, %.3fx memcpy of the same bytes, %.0f instructions and %.0f "
+                  "cycles/span; %s",
+                  r.name.c_str(), r.spans_per_s, allocs, r.bytes_per_span, r.ratio_to_memcpy, r.instructions_per_op,
+                  r.cycles_per_op,
                   r.name.find("jsonl") != std::string::npos ? "ring -> JSONL lines (one drain thread)"
                                                             : "ring -> OTLP protobuf batches in memory (one drain thread)");
       if (r.name == "drain_redact_300B" && redact_added_ns != -1)
