@@ -75,23 +75,26 @@ inline char* put_clean(char* p, unsigned char tag, std::string_view s, std::size
 // ---- one pass: each string scanned once, each message written once --------------------------
 //
 // A KeyValue's size is known before it is written (its strings are scanned first); a Span, Event
-// or Link is written behind a 5-byte hole for its length, which is then filled and the body moved
-// down to close the gap (a few hundred bytes within one cache-warm region).
+// or Link is written behind a hole for its length sized for the usual case (2 bytes for a span:
+// 128 to 16383 bytes; 1 for an event or link: under 128), which is then filled. Only a message
+// of another size has its body moved, by the few bytes the difference makes. Bounds reserve the
+// largest length (5 bytes), so a body moved up stays inside them.
 
 namespace {
 
-constexpr std::size_t k_hole = 5;  // a varint of up to 2^35: every message here
+constexpr std::size_t k_hole = 5;  // the largest length varint a bound reserves: up to 2^35 bytes
 
-inline char* open_msg(char* p, unsigned char tag) noexcept {
+inline char* open_msg(char* p, unsigned char tag, std::size_t hole) noexcept {
   *p = static_cast<char>(tag);
-  return p + 1 + k_hole;
+  return p + 1 + hole;
 }
-inline char* close_msg(char* tag_at, char* end) noexcept {
-  char* body = tag_at + 1 + k_hole;
+inline char* close_msg(char* tag_at, char* end, std::size_t hole) noexcept {
+  char* body = tag_at + 1 + hole;
   const std::size_t n = static_cast<std::size_t>(end - body);
-  char* len_end = put_varint(tag_at + 1, n);
-  if (len_end != body) std::memmove(len_end, body, n);
-  return len_end + n;
+  const std::size_t len = varint_size(n);
+  if (__builtin_expect(len != hole, 0)) std::memmove(tag_at + 1 + len, body, n);
+  put_varint(tag_at + 1, n);
+  return tag_at + 1 + len + n;
 }
 
 // Upper bound of one attribute's encoding: invalid UTF-8 at most triples a string.
@@ -100,6 +103,45 @@ inline std::size_t attr_bound(const attr_view& a) noexcept { return 3 * (a.key.s
 }  // namespace
 
 char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
+  // The usual attribute: an ASCII key under 64 bytes and a scalar or an ASCII string under 58
+  // bytes. Every length then fits one varint byte and nothing needs repair: written directly.
+  const std::size_t kn = a.key.size();
+  if (kn < 64 && all_ascii(a.key)) {
+    auto head = [&](std::size_t value) {  // KeyValue tag and length, the key, AnyValue tag and length
+      p[0] = static_cast<char>(tag);
+      p[1] = static_cast<char>(kn + value + 4);
+      p[2] = 0x0A;
+      p[3] = static_cast<char>(kn);
+      small_copy(reinterpret_cast<unsigned char*>(p + 4), a.key.data(), kn);
+      char* q = p + 4 + kn;
+      q[0] = 0x12;
+      q[1] = static_cast<char>(value);
+      return q + 2;
+    };
+    switch (a.type) {
+      case value::type::string: {
+        const std::size_t sn = a.s.size();
+        if (sn < 58 && all_ascii(a.s)) {
+          char* q = head(sn + 2);
+          q[0] = 0x0A;
+          q[1] = static_cast<char>(sn);
+          small_copy(reinterpret_cast<unsigned char*>(q + 2), a.s.data(), sn);
+          return q + 2 + sn;
+        }
+        break;
+      }
+      case value::type::int64: {
+        const auto v = static_cast<std::uint64_t>(a.i);
+        return put_varint(put_byte(head(1 + varint_size(v)), 0x18), v);
+      }
+      case value::type::float64: {
+        std::uint64_t bits;
+        std::memcpy(&bits, &a.d, 8);
+        return put_fixed64(put_byte(head(9), 0x21), bits);
+      }
+      case value::type::boolean: return put_byte(put_byte(head(2), 0x10), a.b ? 1 : 0);
+    }
+  }
   const std::size_t key = utf8_clean_size(a.key);
   std::size_t str = 0, value = 0;
   switch (a.type) {
@@ -155,7 +197,7 @@ char* span_encoder::write(char* at, const span_view& s) {
   // The kind's derived attributes are the same bytes every time: encoded once per kind.
   const bool fixed = s.fixed_attrs > 0 && s.fixed_attrs <= s.attrs.size();
   const std::string* kind = fixed ? &kind_bytes(s) : nullptr;
-  char* p = open_msg(at, 0x12);  // ScopeSpans.spans = 2
+  char* p = open_msg(at, 0x12, 2);  // ScopeSpans.spans = 2
   p = put_bytes(p, 0x0A, s.trace_id, 16);
   p = put_bytes(p, 0x12, s.span_id, 8);
   if (!s.trace_state.empty()) p = put_clean(p, 0x1A, s.trace_state, utf8_clean_size(s.trace_state));
@@ -174,23 +216,23 @@ char* span_encoder::write(char* at, const span_view& s) {
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
     char* ev = p;
-    p = open_msg(p, 0x5A);
+    p = open_msg(p, 0x5A, 1);
     p = put_fixed64(put_byte(p, 0x09), e.time_ns);
     p = put_clean(p, 0x12, e.name, utf8_clean_size(e.name));
     for (std::uint32_t i = 0; i < e.attr_count; ++i) p = write_attr(p, 0x1A, s.nested[e.first_attr + i]);
     p = put_count(p, 0x20, e.dropped_attrs);
-    p = close_msg(ev, p);
+    p = close_msg(ev, p, 1);
   }
   p = put_count(p, 0x60, s.dropped_events);
   for (const link_view& l : s.links) {
     char* lk = p;
-    p = open_msg(p, 0x6A);
+    p = open_msg(p, 0x6A, 1);
     p = put_bytes(p, 0x0A, l.trace_id, 16);
     p = put_bytes(p, 0x12, l.span_id, 8);
     for (std::uint32_t i = 0; i < l.attr_count; ++i) p = write_attr(p, 0x22, s.nested[l.first_attr + i]);
     p = put_count(p, 0x28, l.dropped_attrs);
     p = put_fixed32(put_byte(p, 0x35), (l.flags & 0x03u) | 0x100u | (l.remote ? 0x200u : 0u));
-    p = close_msg(lk, p);
+    p = close_msg(lk, p, 1);
   }
   p = put_count(p, 0x70, s.dropped_links);
   if (s.status != 0) {
@@ -201,7 +243,7 @@ char* span_encoder::write(char* at, const span_view& s) {
   }
   p = put_byte(put_byte(p, 0x85), 0x01);
   p = put_fixed32(p, s.otlp_flags());
-  return close_msg(at, p);
+  return close_msg(at, p, 2);
 }
 
 // ---- the request envelope -------------------------------------------------------------------

@@ -55,6 +55,20 @@ inline void produce_fixture_spans() {
     b.set("openinference.span.kind", "LLM");
   }
   { tc::span c("llm default again", tc::kind::llm); }
+  {  // the protobuf encoder's size edges: a span under 128 bytes and one over 16 KiB (their length
+     // prefixes are not the usual 2 bytes), an event over 128 bytes, and the bounds of its direct
+     // path for attributes (keys of 63 and 64 bytes, strings of 57 and 58, a key that is not ASCII)
+    tc::span parent("p", tc::kind::internal);
+    { tc::span tiny("t", tc::kind::internal); }
+    tc::span big("big", tc::kind::internal);
+    big.set("big.value", std::string(20000, 'x'));
+    const std::string long_text(300, 'y');
+    big.add_event("long event", {{"text", std::string_view(long_text)}});
+    big.set(tc::key(std::string(63, 'k')), std::string(57, 'v'));
+    big.set(tc::key(std::string(64, 'k')), std::string(58, 'v'));
+    big.set(tc::key(std::string(62, 'j')), std::int64_t{-1});
+    big.set("k\xC3\xA9y", "value");
+  }
   for (tc::kind k : {tc::kind::agent, tc::kind::tool, tc::kind::retrieval, tc::kind::memory, tc::kind::guardrail,
                      tc::kind::evaluation, tc::kind::workflow, tc::kind::client, tc::kind::producer, tc::kind::consumer}) {
     tc::span s("kind", k);
