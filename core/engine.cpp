@@ -73,30 +73,44 @@ std::string_view truncate_chars(std::string_view s, std::uint32_t limit) noexcep
   return s;
 }
 
+// Two hex digits per byte value, a table lookup instead of two shifts, masks and loads per byte.
+struct hex_pairs {
+  char text[256][2];
+  constexpr hex_pairs() : text{} {
+    constexpr char digits[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      text[b][0] = digits[b >> 4];
+      text[b][1] = digits[b & 15];
+    }
+  }
+};
+constexpr hex_pairs k_hex_pairs;
+
+// Views of literals (lengths known at compile time: no strlen per span); empty means none.
 struct kind_mapping {
   std::uint8_t otel;
-  const char* operation;      // gen_ai.operation.name, or nullptr
-  const char* openinference;  // openinference.span.kind, or nullptr
-  const char* step;           // tracecraft.step.type, or nullptr for plain OTel kinds
+  std::string_view operation;      // gen_ai.operation.name
+  std::string_view openinference;  // openinference.span.kind
+  std::string_view step;           // tracecraft.step.type (none for plain OTel kinds)
 };
 
 // Step types onto OTel kinds (standards §6: inference/retrieval CLIENT, agents in-process and
 // tools INTERNAL) plus the OpenInference kind for Phoenix-style backends.
 kind_mapping map_kind(kind k) noexcept {
   switch (k) {
-    case kind::server: return {otel_server, nullptr, nullptr, nullptr};
-    case kind::client: return {otel_client, nullptr, nullptr, nullptr};
-    case kind::producer: return {otel_producer, nullptr, nullptr, nullptr};
-    case kind::consumer: return {otel_consumer, nullptr, nullptr, nullptr};
+    case kind::server: return {otel_server, {}, {}, {}};
+    case kind::client: return {otel_client, {}, {}, {}};
+    case kind::producer: return {otel_producer, {}, {}, {}};
+    case kind::consumer: return {otel_consumer, {}, {}, {}};
     case kind::agent: return {otel_internal, "invoke_agent", "AGENT", "agent"};
     case kind::llm: return {otel_client, "chat", "LLM", "llm"};
     case kind::tool: return {otel_internal, "execute_tool", "TOOL", "tool"};
     case kind::retrieval: return {otel_client, "retrieval", "RETRIEVER", "retrieval"};
-    case kind::memory: return {otel_client, nullptr, nullptr, "memory"};
-    case kind::guardrail: return {otel_internal, nullptr, "GUARDRAIL", "guardrail"};
-    case kind::evaluation: return {otel_internal, nullptr, "EVALUATOR", "evaluation"};
+    case kind::memory: return {otel_client, {}, {}, "memory"};
+    case kind::guardrail: return {otel_internal, {}, "GUARDRAIL", "guardrail"};
+    case kind::evaluation: return {otel_internal, {}, "EVALUATOR", "evaluation"};
     case kind::workflow: return {otel_internal, "invoke_workflow", "CHAIN", "workflow"};
-    default: return {otel_internal, nullptr, nullptr, nullptr};
+    default: return {otel_internal, {}, {}, {}};
   }
 }
 
@@ -323,18 +337,14 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
 
   // Derived attributes first, so a host's own value for the same key wins in the dedupe below.
   if (!v.attrs.reserve(8)) return false;  // out of memory (capacity is reserved at start)
-  if (km.operation != nullptr) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation);
-  if (km.openinference != nullptr) add_string_attr(v.attrs, "openinference.span.kind", km.openinference);
-  if (km.step != nullptr) add_string_attr(v.attrs, "tracecraft.step.type", km.step);
+  if (!km.operation.empty()) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation);
+  if (!km.openinference.empty()) add_string_attr(v.attrs, "openinference.span.kind", km.openinference);
+  if (!km.step.empty()) add_string_attr(v.attrs, "tracecraft.step.type", km.step);
   const std::size_t fixed = v.attrs.size();
   const char* fixed_values[3] = {};
   for (std::size_t i = 0; i < fixed; ++i) fixed_values[i] = v.attrs[i].s.data();
   if (v.local_root()) {
-    static constexpr char hexd[] = "0123456789abcdef";
-    for (int i = 0; i < 16; ++i) {
-      run_id_[2 * i] = hexd[d->trace_id[i] >> 4];
-      run_id_[2 * i + 1] = hexd[d->trace_id[i] & 15];
-    }
+    for (int i = 0; i < 16; ++i) std::memcpy(run_id_ + 2 * i, k_hex_pairs.text[d->trace_id[i]], 2);
     add_string_attr(v.attrs, "run_id", std::string_view(run_id_, 32));
     add_string_attr(v.attrs, "tracecraft.sampling.reason", reason_text(hd.sample_reason));
   }
