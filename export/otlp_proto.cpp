@@ -100,11 +100,10 @@ inline char* close_msg(char* tag_at, char* end, std::size_t hole) noexcept {
 // Upper bound of one attribute's encoding: invalid UTF-8 at most triples a string.
 inline std::size_t attr_bound(const attr_view& a) noexcept { return 3 * (a.key.size() + a.s.size()) + 40; }
 
-}  // namespace
-
-char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
-  // The usual attribute: an ASCII key under 64 bytes and a scalar or an ASCII string under 58
-  // bytes. Every length then fits one varint byte and nothing needs repair: written directly.
+// The usual attribute: an ASCII key under 64 bytes and a scalar or an ASCII string under 58
+// bytes. Every length then fits one varint byte and nothing needs repair: written directly,
+// inline in the span's loop. nullptr: not such an attribute (write_attr takes it).
+inline char* write_attr_direct(char* p, unsigned char tag, const attr_view& a) noexcept {
   const std::size_t kn = a.key.size();
   if (kn < 64 && all_ascii(a.key)) {
     auto head = [&](std::size_t value) {  // KeyValue tag and length, the key, AnyValue tag and length
@@ -142,6 +141,13 @@ char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) n
       case value::type::boolean: return put_byte(put_byte(head(2), 0x10), a.b ? 1 : 0);
     }
   }
+  return nullptr;
+}
+
+}  // namespace
+
+char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
+  if (char* q = write_attr_direct(p, tag, a)) return q;
   const std::size_t key = utf8_clean_size(a.key);
   std::size_t str = 0, value = 0;
   switch (a.type) {
@@ -212,7 +218,10 @@ char* span_encoder::write(char* at, const span_view& s) {
     p += kind->size();
     first = s.fixed_attrs;
   }
-  for (std::size_t i = first; i < s.attrs.size(); ++i) p = write_attr(p, 0x4A, s.attrs[i]);
+  for (std::size_t i = first; i < s.attrs.size(); ++i) {
+    char* q = write_attr_direct(p, 0x4A, s.attrs[i]);
+    p = q != nullptr ? q : write_attr(p, 0x4A, s.attrs[i]);
+  }
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
     char* ev = p;
