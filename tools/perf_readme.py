@@ -68,8 +68,11 @@ for name, label in LABELS.items():
         f"{instr} | {r['allocs_per_span']:.0f} | {budget_text(name)} |"
     )
 lines.append("")
-lines.append("| Drain (one thread) | spans/s | ring bytes/span | × memcpy of the same bytes | allocations/span |")
-lines.append("|---|---|---|---|---|")
+lines.append(
+    "| Drain (one thread) | spans/s | ring bytes/span | × memcpy of the same bytes | allocations/span | "
+    "instructions/span | core cycles/span |"
+)
+lines.append("|---|---|---|---|---|---|---|")
 DRAIN = {
     "drain": "ring → OTLP protobuf batches in memory, 4 attributes",
     "drain_text_300B": "the same, 300 bytes of text per span, redaction off",
@@ -82,9 +85,22 @@ for name, label in DRAIN.items():
     r = sc.get(name)
     if r is None:
         continue
+    def count(key):
+        v = r.get(key, -1)
+        return f"{v:.0f}" if v is not None and v >= 0 else "not measured"
+
     lines.append(
         f"| {label} | {r['spans_per_s'] / 1e6:.2f} M | {r['bytes_per_span']:.0f} | {r['ratio_to_memcpy']:.3f} | "
-        f"{r['allocs_per_span']:.4g} |"
+        f"{r['allocs_per_span']:.4g} | {count('instructions_per_span')} | {count('cycles_per_span')} |"
+    )
+enc = sc.get("encode_proto_4attr_1event")
+if enc is not None:
+    ins = enc.get("instructions_per_span", -1)
+    lines.append("")
+    lines.append(
+        f"Encoder alone (`encode_proto_4attr_1event`: decoded spans with 4 attributes and one event, encoded to OTLP "
+        f"protobuf over and over on one core): {enc['spans_per_s'] / 1e6:.2f} M spans/s"
+        + (f", {ins:.0f} instructions per span." if ins is not None and ins >= 0 else ".")
     )
 mem = bench.get("memory")
 if mem:
