@@ -102,7 +102,7 @@ inline std::size_t attr_bound(const attr_view& a) noexcept { return 3 * (a.key.s
 
 // The usual attribute: an ASCII key under 64 bytes and a scalar or an ASCII string under 58
 // bytes. Every length then fits one varint byte and nothing needs repair: written directly,
-// inline in the span's loop. nullptr: not such an attribute (write_attr takes it).
+// inline in the span's loop. nullptr: not such an attribute (write_attr_general takes it).
 inline char* write_attr_direct(char* p, unsigned char tag, const attr_view& a) noexcept {
   const std::size_t kn = a.key.size();
   if (kn < 64 && all_ascii(a.key)) {
@@ -144,10 +144,8 @@ inline char* write_attr_direct(char* p, unsigned char tag, const attr_view& a) n
   return nullptr;
 }
 
-}  // namespace
-
-char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
-  if (char* q = write_attr_direct(p, tag, a)) return q;
+// Any attribute: strings scanned for UTF-8 (invalid bytes replaced), lengths of any size.
+__attribute__((noinline)) char* write_attr_general(char* p, unsigned char tag, const attr_view& a) noexcept {
   const std::size_t key = utf8_clean_size(a.key);
   std::size_t str = 0, value = 0;
   switch (a.type) {
@@ -173,6 +171,13 @@ char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) n
     case value::type::string: return put_clean(p, 0x0A, a.s, str);
   }
   return p;
+}
+
+}  // namespace
+
+char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
+  char* q = write_attr_direct(p, tag, a);
+  return q != nullptr ? q : write_attr_general(p, tag, a);
 }
 
 std::size_t span_encoder::bound(const span_view& s) noexcept {
@@ -220,7 +225,7 @@ char* span_encoder::write(char* at, const span_view& s) {
   }
   for (std::size_t i = first; i < s.attrs.size(); ++i) {
     char* q = write_attr_direct(p, 0x4A, s.attrs[i]);
-    p = q != nullptr ? q : write_attr(p, 0x4A, s.attrs[i]);
+    p = q != nullptr ? q : write_attr_general(p, 0x4A, s.attrs[i]);
   }
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
