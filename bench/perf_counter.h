@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// bench/perf_counter.h — user-space instructions retired by the calling thread, from the kernel's
-// perf events. Timings on these shared VMs swing 2x within a minute; the instruction count of
-// the same code path does not (stable to about 0.1%), so the gate uses it beside the time
+// bench/perf_counter.h — user-space instructions retired (or core cycles) by the calling thread,
+// from the kernel's perf events. Timings on these shared VMs swing 2x within a minute; the
+// instruction count of the same code path does not (stable to about 0.1%), so the gate uses it beside the time
 // ratios. Some machines do not expose the counter (a VM without a virtual PMU, or
 // perf_event_paranoid above 2): then available() is false and the figure is reported as not
 // measured, never as zero.
@@ -17,11 +17,11 @@
 
 namespace tcbench {
 
-class instruction_counter {
+class perf_counter {
  public:
   /// `config`: PERF_COUNT_HW_INSTRUCTIONS, or PERF_COUNT_HW_CPU_CYCLES (user-space cycles: the
   /// time a core spent on this thread, whatever the host did to the wall clock meanwhile).
-  explicit instruction_counter(std::uint64_t config = PERF_COUNT_HW_INSTRUCTIONS) noexcept {
+  explicit perf_counter(std::uint64_t config = PERF_COUNT_HW_INSTRUCTIONS) noexcept {
     perf_event_attr a;
     std::memset(&a, 0, sizeof a);
     a.size = sizeof a;
@@ -37,11 +37,11 @@ class instruction_counter {
       fd_ = -1;
     }
   }
-  ~instruction_counter() {
+  ~perf_counter() {
     if (fd_ >= 0) ::close(fd_);
   }
-  instruction_counter(const instruction_counter&) = delete;
-  instruction_counter& operator=(const instruction_counter&) = delete;
+  perf_counter(const perf_counter&) = delete;
+  perf_counter& operator=(const perf_counter&) = delete;
 
   bool available() const noexcept { return fd_ >= 0; }
   /// Instructions retired in user space by this thread since the counter opened (0 if none).

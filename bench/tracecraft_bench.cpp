@@ -68,8 +68,8 @@ struct result {
 };
 
 double g_ns_per_tick = 1.0;
-thread_local tcbench::instruction_counter t_instructions;  // each measuring thread its own
-tcbench::instruction_counter g_cycles(PERF_COUNT_HW_CPU_CYCLES);  // the main thread's, for the drain scenarios
+thread_local tcbench::perf_counter t_instructions;  // each measuring thread its own
+tcbench::perf_counter g_cycles(PERF_COUNT_HW_CPU_CYCLES);  // the main thread's, for the drain scenarios
 
 double ns_per_tick() {
   if (!tracecraft::detail::g_use_tsc.load()) return 1.0;
@@ -735,6 +735,7 @@ result median_of(const std::vector<result>& rounds) {
   m.spans_per_s = med([](const result& r) { return r.spans_per_s; });
   m.mb_per_s = med([](const result& r) { return r.mb_per_s; });
   m.instructions_per_op = med([](const result& r) { return r.instructions_per_op; });
+  m.cycles_per_op = med([](const result& r) { return r.cycles_per_op; });
   m.fairness = med([](const result& r) { return r.fairness; });
   m.ratio_to_memcpy = med([](const result& r) { return r.ratio_to_memcpy; });
   m.bytes_per_span = med([](const result& r) { return r.bytes_per_span; });
