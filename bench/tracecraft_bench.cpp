@@ -316,7 +316,7 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
   double time_encoding(std::size_t n) {
     batch_.clear();
     (void)t_instructions.available();
-    const std::uint64_t i0 = t_instructions.read();
+    const std::uint64_t i0 = t_instructions.read(), c0 = g_cycles.read();
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < n; ++i) {
       batch_.add(kept_[i % kept_.size()]);
@@ -326,10 +326,12 @@ class proto_timing_exporter final : public tracecraft::detail::exporter {
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (t_instructions.available()) instructions_per_span = static_cast<double>(t_instructions.read() - i0) / static_cast<double>(n);
+    const std::uint64_t i1 = t_instructions.read(), c1 = g_cycles.read();
+    if (t_instructions.available()) instructions_per_span = static_cast<double>(i1 - i0) / static_cast<double>(n);
+    if (g_cycles.available()) cycles_per_span = static_cast<double>(c1 - c0) / static_cast<double>(n);
     return secs;
   }
-  double instructions_per_span = -1;
+  double instructions_per_span = -1, cycles_per_span = -1;
   std::uint64_t spans_ = 0, bytes_ = 0;
   std::string sample_;
 
@@ -480,7 +482,7 @@ result encode_throughput(const char* name, int spans) {
   e->gen = 0x7fffff10u;
   e->running.store(true);
   e->drain_started.store(true);
-  auto timing = std::make_unique<proto_timing_exporter>(e->resource, 1024);
+  auto timing = std::make_unique<proto_timing_exporter>(e->resource, engine::k_batch_spans);
   proto_timing_exporter* t = timing.get();
   e->exporters.push_back(std::move(timing));
   g_engine.store(e);
@@ -503,6 +505,7 @@ result encode_throughput(const char* name, int spans) {
   constexpr std::size_t n = 400000;  // the kept views, encoded over and over, one clock pair
   r.spans_per_s = static_cast<double>(n) / t->time_encoding(n);
   r.instructions_per_op = t->instructions_per_span;
+  r.cycles_per_op = t->cycles_per_span;
   const std::vector<thread_state*> rings = e->rings;
   for (thread_state* ts : rings) e->fold_and_release(ts);
   e->release_resources();
@@ -1505,8 +1508,9 @@ int main(int argc, char** argv) {
       std::printf("%-26s %12.0f spans/s  %7.1f MB/s  ratio %.3f (gzip level 1 of a 512-span OTLP request)\n",
                   r.name.c_str(), r.spans_per_s, r.mb_per_s, r.ratio);
     else if (r.name.rfind("encode", 0) == 0)
-      std::printf("%-26s %12.0f spans/s encoded to OTLP protobuf (encoder only, one core), %.0f instructions/span\n",
-                  r.name.c_str(), r.spans_per_s, r.instructions_per_op);
+      std::printf("%-26s %12.0f spans/s encoded to OTLP protobuf (encoder only, one core), %.0f instructions and %.0f "
+                  "cycles/span\n",
+                  r.name.c_str(), r.spans_per_s, r.instructions_per_op, r.cycles_per_op);
     else {
       std::printf("%-26s %12.0f spans/s %s %.0f B/span, %.3fx memcpy of the same bytes, %.0f instructions and %.0f "
                   "cycles/span; %s",

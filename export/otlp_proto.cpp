@@ -102,44 +102,41 @@ inline std::size_t attr_bound(const attr_view& a) noexcept { return 3 * (a.key.s
 
 // The usual attribute: an ASCII key under 64 bytes and a scalar or an ASCII string under 58
 // bytes. Every length then fits one varint byte and nothing needs repair: written directly,
-// inline in the span's loop. nullptr: not such an attribute (write_attr_general takes it).
+// inline in the span's loop, each string checked for ASCII by the loads that copy it (at most
+// k_attr_reserve bytes written). nullptr: not such an attribute (write_attr_general takes it; what
+// was written here is overwritten).
 inline char* write_attr_direct(char* p, unsigned char tag, const attr_view& a) noexcept {
   const std::size_t kn = a.key.size();
-  if (kn < 64 && all_ascii(a.key)) {
-    auto head = [&](std::size_t value) {  // KeyValue tag and length, the key, AnyValue tag and length
-      p[0] = static_cast<char>(tag);
-      p[1] = static_cast<char>(kn + value + 4);
-      p[2] = 0x0A;
-      p[3] = static_cast<char>(kn);
-      small_copy(reinterpret_cast<unsigned char*>(p + 4), a.key.data(), kn);
-      char* q = p + 4 + kn;
-      q[0] = 0x12;
-      q[1] = static_cast<char>(value);
-      return q + 2;
-    };
-    switch (a.type) {
-      case value::type::string: {
-        const std::size_t sn = a.s.size();
-        if (sn < 58 && all_ascii(a.s)) {
-          char* q = head(sn + 2);
-          q[0] = 0x0A;
-          q[1] = static_cast<char>(sn);
-          small_copy(reinterpret_cast<unsigned char*>(q + 2), a.s.data(), sn);
-          return q + 2 + sn;
-        }
-        break;
-      }
-      case value::type::int64: {
-        const auto v = static_cast<std::uint64_t>(a.i);
-        return put_varint(put_byte(head(1 + varint_size(v)), 0x18), v);
-      }
-      case value::type::float64: {
-        std::uint64_t bits;
-        std::memcpy(&bits, &a.d, 8);
-        return put_fixed64(put_byte(head(9), 0x21), bits);
-      }
-      case value::type::boolean: return put_byte(put_byte(head(2), 0x10), a.b ? 1 : 0);
+  if (kn >= 64 || !copy_ascii(p + 4, a.key)) return nullptr;
+  char* q = p + 4 + kn;  // the AnyValue
+  auto head = [&](std::size_t value) {  // KeyValue tag and length, the key's tag and length, AnyValue tag and length
+    p[0] = static_cast<char>(tag);
+    p[1] = static_cast<char>(kn + value + 4);
+    p[2] = 0x0A;
+    p[3] = static_cast<char>(kn);
+    q[0] = 0x12;
+    q[1] = static_cast<char>(value);
+    return q + 2;
+  };
+  switch (a.type) {
+    case value::type::string: {
+      const std::size_t sn = a.s.size();
+      if (sn >= 58 || !copy_ascii(q + 4, a.s)) return nullptr;
+      char* v = head(sn + 2);
+      v[0] = 0x0A;
+      v[1] = static_cast<char>(sn);
+      return v + 2 + sn;
     }
+    case value::type::int64: {
+      const auto v = static_cast<std::uint64_t>(a.i);
+      return put_varint(put_byte(head(1 + varint_size(v)), 0x18), v);
+    }
+    case value::type::float64: {
+      std::uint64_t bits;
+      std::memcpy(&bits, &a.d, 8);
+      return put_fixed64(put_byte(head(9), 0x21), bits);
+    }
+    case value::type::boolean: return put_byte(put_byte(head(2), 0x10), a.b ? 1 : 0);
   }
   return nullptr;
 }
@@ -180,15 +177,35 @@ char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) n
   return q != nullptr ? q : write_attr_general(p, tag, a);
 }
 
-std::size_t span_encoder::bound(const span_view& s) noexcept {
+// Everything but the attributes: the span's fields, its events and links, the status.
+inline std::size_t bound_without_attrs(const span_view& s) noexcept {
   std::size_t n = 1 + k_hole + 18 + 10 + 10 + 3 * s.name.size() + 6 + 2 + 18 + 3 * 6 + 6 + 8 + 6 + 3 * s.trace_state.size();
-  for (const attr_view& a : s.attrs) n += attr_bound(a);
-  for (const attr_view& a : s.nested) n += attr_bound(a);
   for (const event_view& e : s.events) n += 1 + k_hole + 9 + 3 * e.name.size() + 6 + 6;
   n += s.links.size() * (1 + k_hole + 18 + 10 + 6 + 5);
   n += 1 + k_hole + 3 * s.status_message.size() + 6 + 2;
   return n;
 }
+
+std::size_t span_encoder::bound(const span_view& s) noexcept {
+  std::size_t n = bound_without_attrs(s);
+  for (const attr_view& a : s.attrs) n += attr_bound(a);
+  for (const attr_view& a : s.nested) n += attr_bound(a);
+  return n;
+}
+
+std::size_t span_encoder::quick_bound(const span_view& s) noexcept {
+  return bound_without_attrs(s) + (s.attrs.size() + s.nested.size()) * k_attr_reserve;
+}
+
+namespace {
+// One attribute, direct when it can be. With `quick`, an attribute that might need more than its
+// reserve is not written: nullptr (the span is then written again with the exact bound).
+inline char* put_attr(char* p, unsigned char tag, const attr_view& a, bool quick) noexcept {
+  if (char* q = write_attr_direct(p, tag, a)) return q;
+  if (quick && attr_bound(a) > span_encoder::k_attr_reserve) return nullptr;
+  return write_attr_general(p, tag, a);
+}
+}  // namespace
 
 const std::string& span_encoder::kind_bytes(const span_view& s) {
   std::string& bytes = kind_bytes_[static_cast<std::size_t>(s.step) & 15];
@@ -204,10 +221,11 @@ const std::string& span_encoder::kind_bytes(const span_view& s) {
   return bytes;
 }
 
-char* span_encoder::write(char* at, const span_view& s) {
+char* span_encoder::write(char* at, const span_view& s, bool quick) {
   // The kind's derived attributes are the same bytes every time: encoded once per kind.
   const bool fixed = s.fixed_attrs > 0 && s.fixed_attrs <= s.attrs.size();
   const std::string* kind = fixed ? &kind_bytes(s) : nullptr;
+  if (quick && kind != nullptr && kind->size() > k_attr_reserve * s.fixed_attrs) return nullptr;
   char* p = open_msg(at, 0x12, 2);  // ScopeSpans.spans = 2
   p = put_bytes(p, 0x0A, s.trace_id, 16);
   p = put_bytes(p, 0x12, s.span_id, 8);
@@ -223,17 +241,16 @@ char* span_encoder::write(char* at, const span_view& s) {
     p += kind->size();
     first = s.fixed_attrs;
   }
-  for (std::size_t i = first; i < s.attrs.size(); ++i) {
-    char* q = write_attr_direct(p, 0x4A, s.attrs[i]);
-    p = q != nullptr ? q : write_attr_general(p, 0x4A, s.attrs[i]);
-  }
+  for (std::size_t i = first; i < s.attrs.size(); ++i)
+    if ((p = put_attr(p, 0x4A, s.attrs[i], quick)) == nullptr) return nullptr;
   p = put_count(p, 0x50, s.dropped_attrs);
   for (const event_view& e : s.events) {
     char* ev = p;
     p = open_msg(p, 0x5A, 1);
     p = put_fixed64(put_byte(p, 0x09), e.time_ns);
     p = put_clean(p, 0x12, e.name, utf8_clean_size(e.name));
-    for (std::uint32_t i = 0; i < e.attr_count; ++i) p = write_attr(p, 0x1A, s.nested[e.first_attr + i]);
+    for (std::uint32_t i = 0; i < e.attr_count; ++i)
+      if ((p = put_attr(p, 0x1A, s.nested[e.first_attr + i], quick)) == nullptr) return nullptr;
     p = put_count(p, 0x20, e.dropped_attrs);
     p = close_msg(ev, p, 1);
   }
@@ -243,7 +260,8 @@ char* span_encoder::write(char* at, const span_view& s) {
     p = open_msg(p, 0x6A, 1);
     p = put_bytes(p, 0x0A, l.trace_id, 16);
     p = put_bytes(p, 0x12, l.span_id, 8);
-    for (std::uint32_t i = 0; i < l.attr_count; ++i) p = write_attr(p, 0x22, s.nested[l.first_attr + i]);
+    for (std::uint32_t i = 0; i < l.attr_count; ++i)
+      if ((p = put_attr(p, 0x22, s.nested[l.first_attr + i], quick)) == nullptr) return nullptr;
     p = put_count(p, 0x28, l.dropped_attrs);
     p = put_fixed32(put_byte(p, 0x35), (l.flags & 0x03u) | 0x100u | (l.remote ? 0x200u : 0u));
     p = close_msg(lk, p, 1);
@@ -301,8 +319,15 @@ void otlp_proto_batch::clear() noexcept {
 }
 
 bool otlp_proto_batch::add(const span_view& s, std::size_t max_request) {
-  char* p = buf_.ensure(span_encoder::bound(s));
-  const auto n = static_cast<std::size_t>(enc_.write(p, s) - p);
+  // Sized from the counts; a span with an attribute larger than its reserve is written again
+  // with the exact bound (which reads every attribute).
+  char* p = buf_.ensure(span_encoder::quick_bound(s));
+  char* end = enc_.write(p, s, true);
+  if (__builtin_expect(end == nullptr, 0)) {
+    p = buf_.ensure(span_encoder::bound(s));
+    end = enc_.write(p, s, false);
+  }
+  const auto n = static_cast<std::size_t>(end - p);
   // buf_ holds the headroom, an upper bound of the envelope: the request stays under the limit.
   if (buf_.size() + n > max_request) return false;  // written past the end, not committed
   buf_.commit(n);

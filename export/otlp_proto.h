@@ -22,11 +22,19 @@ namespace tracecraft::detail {
 /// then moved down). Reused across spans: no allocation once every kind has been seen.
 class span_encoder {
  public:
-  /// Bytes write() may use for `s` at most (tag and length included).
+  /// Bytes write() may use for `s` at most (tag and length included). Reads every attribute.
   static std::size_t bound(const span_view& s) noexcept;
-  /// Writes `s` as ScopeSpans.spans (tag, length, Span); needs bound(s) bytes; returns the end.
-  /// Throws std::bad_alloc only the first time a kind is seen (its cached attributes).
-  char* write(char* p, const span_view& s);
+  /// Bytes write(p, s, true) may use at most: the bound when every attribute encodes within
+  /// k_attr_reserve bytes (the usual case), computed from the counts without reading them.
+  static std::size_t quick_bound(const span_view& s) noexcept;
+  /// Writes `s` as ScopeSpans.spans (tag, length, Span); needs bound(s) bytes, or quick_bound(s)
+  /// with `quick` (then nullptr when an attribute needs more than its reserve: write again
+  /// with bound(s)); returns the end. Throws std::bad_alloc only the first time a kind is seen
+  /// (its cached attributes).
+  char* write(char* p, const span_view& s, bool quick = false);
+  /// quick_bound()'s reserve per attribute: the largest attribute the direct path writes (an ASCII key
+  /// under 64 bytes and an ASCII string under 58: 128 bytes) and any attribute whose bound fits.
+  static constexpr std::size_t k_attr_reserve = 128;
   /// One KeyValue under `tag` (needs 3 * (key + value bytes) + 40 at most).
   static char* write_attr(char* p, unsigned char tag, const attr_view& a) noexcept;
 

@@ -74,6 +74,47 @@ inline bool all_ascii(std::string_view s) noexcept {
   return acc < 0x80;
 }
 
+/// Copies s to d (s.size() bytes, nothing past them) and says whether every byte was ASCII: the
+/// check rides on the copy's own loads. Meant for short strings (one to four 16-byte blocks).
+inline bool copy_ascii(char* d, std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+#if defined(__SSE2__)
+  if (n >= 16) {
+    __m128i acc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + n - 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d + n - 16), acc);
+    for (std::size_t i = 0; i + 16 < n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + i), v);
+      acc = _mm_or_si128(acc, v);
+    }
+    return _mm_movemask_epi8(acc) == 0;
+  }
+#endif
+  if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+    return ((a | b) & 0x8080808080808080ull) == 0;
+  }
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  unsigned char acc = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    d[i] = static_cast<char>(p[i]);
+    acc |= p[i];
+  }
+  return acc < 0x80;
+}
+
 /// Index of the first non-ASCII byte of s, or s.size(). SSE2 sixteen bytes at a time.
 inline std::size_t ascii_prefix(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
