@@ -790,14 +790,11 @@ void engine::hold_for_tail(const unsigned char* rec, std::size_t size, const std
     tail_discarded.store(tail_discarded.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return;
   }
-  try {
-    const bool root = hd.parent_remote != 1;  // no parent, or a remote one: the local root
-    const std::uint64_t start = clock.to_ns(hd.start), end = clock.to_ns(hd.end);
-    tail->add(hd.trace_id, rec, size, joined != nullptr ? std::string_view(*joined) : std::string_view(), root,
-              hd.status == 2, end > start ? end - start : 0, pass_now_, passes.load(std::memory_order_relaxed));
-  } catch (...) {  // out of memory: the span is lost, and counted
-    tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
+  const bool root = hd.parent_remote != 1;  // no parent, or a remote one: the local root
+  const std::uint64_t start = clock.to_ns(hd.start), end = clock.to_ns(hd.end);
+  if (!tail->add(hd.trace_id, rec, size, joined != nullptr ? std::string_view(*joined) : std::string_view(), root,
+                 hd.status == 2, end > start ? end - start : 0, pass_now_, passes.load(std::memory_order_relaxed)))
+    tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // out of memory: lost, counted
 }
 
 namespace {
@@ -837,7 +834,7 @@ tail_decision engine::judge(const tail_trace& t) noexcept {
     d.reason = reason_slow;
     return d;
   }
-  const std::string_view first = tail_table::entry_record(t.records->front());
+  const std::string_view first = t.records->front().record;
   span_data hd;
   std::memcpy(&hd, first.data() + sizeof(record_header), sizeof hd);
   const tail_verdict none = t.evicting && !t.root_seen ? tail_verdict::evicted : tail_verdict::discard;
@@ -851,13 +848,13 @@ tail_decision engine::judge(const tail_trace& t) noexcept {
   rule_subject subject;
   subject.error = t.error;
   if (t.root_seen) {
-    for (const std::string& e : *t.records) {
-      const std::string_view rec = tail_table::entry_record(e);
+    for (const tail_records::entry e : *t.records) {
+      const std::string_view rec = e.record;
       span_data rh;
       std::memcpy(&rh, rec.data() + sizeof(record_header), sizeof rh);
       if (rh.parent_remote == 1) continue;
       try {
-        settle_joined_.assign(tail_table::entry_joined(e));
+        settle_joined_.assign(e.joined);
       } catch (...) {
         break;
       }
@@ -898,10 +895,10 @@ tail_decision engine::judge(const tail_trace& t) noexcept {
   return d;
 }
 
-void engine::settle(const tail_decision& d, const std::vector<std::string>& records) noexcept {
+void engine::settle(const tail_decision& d, const tail_records& records) noexcept {
   if (d.verdict != tail_verdict::keep) {
     auto& counter = d.verdict == tail_verdict::discard ? tail_discarded : tail_evicted;
-    counter.store(counter.load(std::memory_order_relaxed) + records.size(), std::memory_order_relaxed);
+    counter.store(counter.load(std::memory_order_relaxed) + records.count(), std::memory_order_relaxed);
     return;
   }
   if (d.has_th) {  // a probability decision: th is the threshold that decided
@@ -909,11 +906,11 @@ void engine::settle(const tail_decision& d, const std::vector<std::string>& reco
     th_now_ = d.th;
     ot_th_now_.assign("ot=th:").append(th, w3c::format_th(d.th, th));
   }
-  for (const std::string& e : records) {
-    const std::string_view rec = tail_table::entry_record(e);
+  for (const tail_records::entry e : records) {
+    const std::string_view rec = e.record;
     try {
       settle_rec_.assign(rec);
-      settle_joined_.assign(tail_table::entry_joined(e));
+      settle_joined_.assign(e.joined);
     } catch (...) {
       tail_evicted.store(tail_evicted.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       continue;

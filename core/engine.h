@@ -179,7 +179,7 @@ struct engine final : tail_sink {
   bool hold_for_redaction(std::string* joined) noexcept;
   void flush_batch(const span_view* also = nullptr) noexcept;  ///< `also`: a view not held, exported with them
   tail_decision judge(const tail_trace& t) noexcept override;
-  void settle(const tail_decision& d, const std::vector<std::string>& records) noexcept override;
+  void settle(const tail_decision& d, const tail_records& records) noexcept override;
   void hold_for_tail(const unsigned char* rec, std::size_t size, const std::string* joined) noexcept;
   const std::string& reason_text(std::uint8_t r) const noexcept;
   void fold_and_release(thread_state* ts) noexcept;
