@@ -863,16 +863,18 @@ struct demo_run {
   bool ok = false;
   double rps = 0, ttft_p99_ms = 0;
   std::uint64_t created = 0, exported = 0;
+  std::int64_t host_instructions = -1;  // --work runs: the serving threads' user-space instructions (-1: not counted)
 };
 
 std::string g_tmpdir;
 
+// `work`: steps are fixed computation (--work) and the demo counts its serving threads' instructions.
 demo_run run_demo(const std::string& demo, bool traced, double rate, const std::string& exporter,
-                  const std::string& endpoint, int requests) {
+                  const std::string& endpoint, int requests, bool work = false) {
   const std::string summary = g_tmpdir + "/summary.json";
   std::remove(summary.c_str());
   std::vector<std::string> args = {demo, "--requests", std::to_string(requests), "--seed", "7", "--arrival-us", "0",
-                                   "--spin", "--pin", "--slow-rate", "0", "--summary-json", summary};
+                                   work ? "--work" : "--spin", "--pin", "--slow-rate", "0", "--summary-json", summary};
   if (!traced) args.push_back("--untraced");
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -914,7 +916,10 @@ demo_run run_demo(const std::string& demo, bool traced, double rate, const std::
   if (doc["ttft_p99_ms"].get_double().get(p99) != simdjson::SUCCESS) return r;
   if (doc["spans_created"].get_uint64().get(created) != simdjson::SUCCESS) return r;
   if (doc["spans_exported"].get_uint64().get(exported) != simdjson::SUCCESS) return r;
+  std::int64_t instructions = -1;
+  if (doc["host_instructions"].get_int64().get(instructions) != simdjson::SUCCESS) instructions = -1;
   r.ok = true;
+  r.host_instructions = instructions;
   r.rps = rps;
   r.ttft_p99_ms = p99;
   r.created = created;
@@ -933,6 +938,10 @@ struct e2e_result {
   double throughput_overhead = 0, ttft_overhead = 0;  // fastest half of each side compared (the figure)
   double untraced_rps = 0, traced_rps = 0;
   std::uint64_t spans_created = 0, spans_exported = 0;
+  // Deterministic: the serving threads' instructions, traced against untraced, steps of fixed work.
+  bool instructions_ok = false;
+  std::vector<double> instructions_pct;  // per pair
+  double instructions_overhead = 0;      // the pairs' mean
 };
 
 // The mean of the better half of runs: interference from the host only ever adds time, so the
@@ -996,6 +1005,23 @@ e2e_result e2e(const std::string& demo, double rate, const std::string& exporter
   if (out.traced_rps > 0) out.throughput_overhead = (out.untraced_rps / out.traced_rps - 1) * 100;
   const double p99_plain = better_half_mean(plain_p99, false);
   if (p99_plain > 0) out.ttft_overhead = (better_half_mean(traced_p99, false) / p99_plain - 1) * 100;
+  // The same demo with steps of fixed work (--work): what tracing adds to the instructions of
+  // the threads that serve requests. Deterministic to about 0.001%, so two pairs suffice.
+  out.instructions_ok = out.ok;
+  for (int p = 0; p < 2 && out.instructions_ok; ++p) {
+    const demo_run a = run_demo(demo, false, rate, exporter, endpoint, requests, true);
+    const demo_run b = run_demo(demo, true, rate, exporter, endpoint, requests, true);
+    if (!a.ok || !b.ok || a.host_instructions <= 0 || b.host_instructions <= 0) {
+      out.instructions_ok = false;
+      break;
+    }
+    out.instructions_pct.push_back((static_cast<double>(b.host_instructions) / static_cast<double>(a.host_instructions) - 1) * 100);
+  }
+  if (out.instructions_ok) {
+    double sum = 0;
+    for (double v : out.instructions_pct) sum += v;
+    out.instructions_overhead = sum / static_cast<double>(out.instructions_pct.size());
+  }
   return out;
 }
 
@@ -1070,6 +1096,7 @@ struct budgets {
     double rate;
     double throughput_pct;
     bool gated;  // false: measured and printed against the budget, never failing the gate
+    double instructions_pct;  // < 0: no instruction budget
   };
   std::vector<e2e_item> e2e;
 };
@@ -1126,11 +1153,12 @@ bool load_budgets(const std::string& path, budgets& b, std::string& error) {
   simdjson::dom::object e2e;
   if (root["end_to_end"].get(e2e) == simdjson::SUCCESS)
     for (auto [rate, lim] : e2e) {
-      double pct = 0;
+      double pct = 0, instr = -1;
       if (lim["throughput_overhead_pct_max"].get(pct) != simdjson::SUCCESS) continue;
       bool gated = true;
       if (lim["gated"].get(gated) != simdjson::SUCCESS) gated = true;
-      b.e2e.push_back({std::strtod(std::string(rate).c_str(), nullptr), pct, gated});
+      if (lim["instructions_overhead_pct_max"].get(instr) != simdjson::SUCCESS) instr = -1;
+      b.e2e.push_back({std::strtod(std::string(rate).c_str(), nullptr), pct, gated, instr});
     }
   return true;
 }
@@ -1142,9 +1170,9 @@ const std::vector<result>* rounds_of(const std::vector<std::vector<result>>& per
 }
 
 void print_check_table(const std::vector<check_row>& rows) {
-  std::printf("\n%-44s %-12s %-44s %s\n", "budget", "limit", "measured", "result");
+  std::printf("\n%-52s %-12s %-44s %s\n", "budget", "limit", "measured", "result");
   for (const auto& r : rows)
-    std::printf("%-44s %-12s %-44s %s\n", r.what.c_str(), r.budget.c_str(), r.measured.c_str(),
+    std::printf("%-52s %-12s %-44s %s\n", r.what.c_str(), r.budget.c_str(), r.measured.c_str(),
                 !r.measured_ok ? "NOT MEASURED" : !r.gated ? (r.pass ? "ok (reported, not gated)" : "over (reported, not gated)")
                 : r.pass      ? "ok"
                               : "BREACH");
@@ -1242,6 +1270,23 @@ int run_check(const std::string& path, const std::string& demo) {
           row.measured = fmt("%.2f%%", e.throughput_overhead) + fmt(" (pairs %.2f", lo) + fmt("..%.2f", hi) +
                          fmt(", %.0f)", e.pairs);
           row.pass = e.throughput_overhead <= it.throughput_pct;
+        }
+        if (it.instructions_pct >= 0) {  // the deterministic row, gated
+          check_row ir;
+          ir.what = fmt("end to end at rate %g, serving-thread instructions %%", it.rate);
+          ir.budget = fmt("%g%%", it.instructions_pct);
+          if (!e.instructions_ok) {
+            ir.measured_ok = false;
+            ir.pass = false;
+            ir.measured = e.ok ? "no instruction counter on this machine" : "the demo failed";
+          } else {
+            ir.measured = fmt("%.3f%%", e.instructions_overhead) +
+                          fmt(" (pairs %.3f", *std::min_element(e.instructions_pct.begin(), e.instructions_pct.end())) +
+                          fmt("..%.3f)", *std::max_element(e.instructions_pct.begin(), e.instructions_pct.end()));
+            ir.pass = e.instructions_overhead <= it.instructions_pct;
+          }
+          rows.push_back(row);
+          row = ir;
         }
       }
       rows.push_back(row);
@@ -1391,20 +1436,24 @@ int main(int argc, char** argv) {
         std::printf("%s\"%s\":{\"ok\":%s,\"pairs\":%d,\"throughput_overhead_pct\":%.3f,\"ttft_p99_overhead_pct\":%.3f,"
                     "\"throughput_pct_pair_median\":%.3f,\"ttft_p99_pct_pair_median\":%.3f,"
                     "\"throughput_pct_per_pair\":%s,\"ttft_p99_pct_per_pair\":%s,\"untraced_rps\":%.1f,\"traced_rps\":%.1f,"
-                    "\"spans_created\":%llu,\"spans_exported\":%llu}",
+                    "\"spans_created\":%llu,\"spans_exported\":%llu,\"instructions_overhead_pct\":%s,"
+                    "\"instructions_pct_per_pair\":%s}",
                     i ? "," : "", e.label.c_str(), e.ok ? "true" : "false", e.pairs, e.throughput_overhead, e.ttft_overhead,
                     e.throughput_median, e.ttft_median,
                     list(e.throughput_pct).c_str(), list(e.ttft_p99_pct).c_str(), e.untraced_rps, e.traced_rps,
-                    static_cast<unsigned long long>(e.spans_created), static_cast<unsigned long long>(e.spans_exported));
+                    static_cast<unsigned long long>(e.spans_created), static_cast<unsigned long long>(e.spans_exported),
+                    e.instructions_ok ? fmt("%.4f", e.instructions_overhead).c_str() : "null",
+                    list(e.instructions_pct).c_str());
       }
       std::printf("},\"requests\":%d,\"machine\":\"%s\"}\n", e2e_requests, json_escape(machine_description()).c_str());
     } else {
       std::printf("end to end: tracecraft-demo traced against --untraced, %d requests arriving at once, steps spun,\n"
                   "scheduler pinned; runs alternate A B B A ...; overhead = the better half of each side's runs\n"
-                  "compared, then (in brackets) the per-pair differences' range\n\n",
+                  "compared, then (in brackets) the per-pair differences' range. instructions %%: the same demo with steps of\n"
+                  "fixed work (--work), the serving threads' user-space instructions traced against untraced (2 pairs)\n\n",
                   e2e_requests);
-      std::printf("%-14s %8s %26s %26s %12s %12s\n", "rate/exporter", "pairs", "throughput overhead %", "ttft p99 overhead %",
-                  "spans", "exported");
+      std::printf("%-14s %8s %26s %26s %12s %12s %16s\n", "rate/exporter", "pairs", "throughput overhead %", "ttft p99 overhead %",
+                  "spans", "exported", "instructions %");
       for (const auto& e : all) {
         if (!e.ok) {
           std::printf("%-14s the demo failed\n", e.label.c_str());
@@ -1414,9 +1463,10 @@ int main(int argc, char** argv) {
           return fmt("%+.2f", figure) + fmt(" (%+.2f", *std::min_element(v.begin(), v.end())) +
                  fmt("..%+.2f)", *std::max_element(v.begin(), v.end()));
         };
-        std::printf("%-14s %8d %26s %26s %12llu %12llu\n", e.label.c_str(), e.pairs,
+        std::printf("%-14s %8d %26s %26s %12llu %12llu %16s\n", e.label.c_str(), e.pairs,
                     spread(e.throughput_pct, e.throughput_overhead).c_str(), spread(e.ttft_p99_pct, e.ttft_overhead).c_str(),
-                    static_cast<unsigned long long>(e.spans_created), static_cast<unsigned long long>(e.spans_exported));
+                    static_cast<unsigned long long>(e.spans_created), static_cast<unsigned long long>(e.spans_exported),
+                    e.instructions_ok ? fmt("%+.3f", e.instructions_overhead).c_str() : "not counted");
       }
     }
     return 0;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <latch>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/perf_counter.h"
 #include "tracecraft/trace.h"
 
 namespace tc = tracecraft;
@@ -114,6 +116,7 @@ class channel {  // the host's own queue (a mutex is fine here: this is the serv
 };
 
 bool g_spin = false;  // --spin: steps spin for their whole length (no sleep-wakeup jitter)
+bool g_work = false;  // --work: steps are a fixed amount of computation, not a length of time
 bool g_pin = false;   // --pin: the scheduler alone on CPU 0, the other threads on CPU 1
 
 // With --pin, as a serving stack pins its scheduler loop: nothing else preempts it, so its
@@ -126,7 +129,38 @@ void pin_to(int cpu) {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+// --work: a step is this much dependent integer work per microsecond of --step-us (about a
+// microsecond of one core here), the same instructions on every run: the end-to-end benchmark
+// counts the serving threads' instructions traced against untraced, which the host's speed swings
+// do not move.
+constexpr std::uint64_t k_work_iterations_per_us = 500;
+std::atomic<std::uint64_t> g_work_sink{0};
+
+void compute_us(double us) {
+  std::uint64_t x = 0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(us);
+  const auto n = static_cast<std::uint64_t>(us * k_work_iterations_per_us);
+  for (std::uint64_t i = 0; i < n; ++i) {  // xorshift64: each step depends on the last
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  g_work_sink.fetch_add(x, std::memory_order_relaxed);
+}
+
+// The instructions the serving threads (accept, scheduler, streamer, finisher) retire in user
+// space, each counted on its own thread and summed as it ends; the engine's drain is not among them.
+std::atomic<std::uint64_t> g_host_instructions{0};
+std::atomic<bool> g_host_counted{true};
+struct thread_instructions {
+  tcbench::perf_counter counter;
+  ~thread_instructions() {
+    if (!counter.available()) g_host_counted.store(false);
+    g_host_instructions.fetch_add(counter.read());
+  }
+};
+
 void busy_sleep_us(double us) {
+  if (g_work) return compute_us(us);
   // Sleep most of it, spin the rest: steps of a few hundred microseconds stay accurate.
   const auto until = clk::now() + std::chrono::nanoseconds(static_cast<long long>(us * 1000));
   if (us > 200 && !g_spin) std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<long long>((us - 100) * 1000)));
@@ -157,12 +191,13 @@ bool parse_args(int argc, char** argv, options& o) {
     else if (a == "--summary-json") o.summary_json = next("--summary-json");
     else if (a == "--untraced") o.untraced = true;
     else if (a == "--spin") g_spin = true;
+    else if (a == "--work") g_work = true;
     else if (a == "--pin") g_pin = true;
     else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: tracecraft-demo [--requests N] [--seed S] [--error-rate P] [--slow-rate P] [--slow-ms MS]\n"
           "                       [--agent-rate P] [--max-batch B] [--step-us US] [--arrival-us US]\n"
-          "                       [--prompts FILE] [--untraced] [--spin] [--pin]\n"
+          "                       [--prompts FILE] [--untraced] [--spin] [--work] [--pin]\n"
           "                       [--summary-json FILE]\n"
           "Tracing is configured by OTEL_* / TRACECRAFT_* variables (see tracecraft-envcheck).\n");
       std::exit(0);
@@ -265,7 +300,11 @@ int main(int argc, char** argv) {
   const auto t0 = clk::now();
 
   // Accept thread: requests arrive, get a root span, maybe an agent path, then wait in the queue.
+  // --work: the scheduler starts once every request has arrived, so batches form the same way on
+  // every run (with arrivals racing the scheduler, the number of steps would vary a little).
+  std::latch arrived(g_work ? 1 : 0);
   std::thread accept([&] {
+    thread_instructions counted;
     pin_to(1);
     std::mt19937_64 rng(o.seed ^ 0x5eed);
     const double mean_gap = o.arrival_us < 0 ? o.step_us * 2.5 : o.arrival_us;  // default: below capacity
@@ -288,11 +327,14 @@ int main(int argc, char** argv) {
       waiting.push(&r);
     }
     waiting.close();
+    if (g_work) arrived.count_down();
   });
 
   // Scheduler thread: continuous batching. Admit, prefill the new ones, decode one token for all.
   std::thread scheduler([&] {
+    thread_instructions counted;
     pin_to(0);
+    arrived.wait();
     std::vector<request*> active, admitted;
     std::uint64_t step_no = 0;
     for (;;) {
@@ -363,6 +405,7 @@ int main(int argc, char** argv) {
 
   // Streaming thread: detokenizes and finishes each response; the root span ends here.
   std::thread streamer([&] {
+    thread_instructions counted;
     pin_to(1);
     stream_msg m;
     while (stream.pop(m)) {
@@ -391,6 +434,7 @@ int main(int argc, char** argv) {
   });
   // Finisher thread: ends the slowed requests' roots at their time (pushed in deadline order).
   std::thread finisher([&] {
+    thread_instructions counted;
     pin_to(1);
     request* r = nullptr;
     while (late.pop(r)) {
@@ -443,8 +487,9 @@ int main(int argc, char** argv) {
     char tail[512];
     std::snprintf(tail, sizeof tail,
                   "\"requests_failed\":%d,\"requests_slow\":%d,\"wall_seconds\":%.6f,\"requests_per_second\":%.3f,"
-                  "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s",
-                  failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true");
+                  "\"ttft_p50_ms\":%.4f,\"ttft_p99_ms\":%.4f,\"traced\":%s,\"host_instructions\":%lld",
+                  failed.load(), slow, wall, wall > 0 ? o.requests / wall : 0.0, p50, p99, o.untraced ? "false" : "true",
+                  g_host_counted.load() ? static_cast<long long>(g_host_instructions.load()) : -1LL);
     // The requests the demo failed and slowed, by trace id: tests check each is exported.
     auto ids = [&](bool failed_ones) {
       std::string list;
