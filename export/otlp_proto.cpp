@@ -170,20 +170,27 @@ __attribute__((noinline)) char* write_attr_general(char* p, unsigned char tag, c
   return p;
 }
 
-}  // namespace
-
-char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
-  char* q = write_attr_direct(p, tag, a);
-  return q != nullptr ? q : write_attr_general(p, tag, a);
+// One attribute, direct when it can be. With `quick`, an attribute that might need more than its
+// reserve is not written: nullptr (the span is then written again with the exact bound).
+inline char* put_attr(char* p, unsigned char tag, const attr_view& a, bool quick) noexcept {
+  if (char* q = write_attr_direct(p, tag, a)) return q;
+  if (quick && attr_bound(a) > span_encoder::k_attr_reserve) return nullptr;
+  return write_attr_general(p, tag, a);
 }
 
 // Everything but the attributes: the span's fields, its events and links, the status.
-inline std::size_t bound_without_attrs(const span_view& s) noexcept {
+std::size_t bound_without_attrs(const span_view& s) noexcept {
   std::size_t n = 1 + k_hole + 18 + 10 + 10 + 3 * s.name.size() + 6 + 2 + 18 + 3 * 6 + 6 + 8 + 6 + 3 * s.trace_state.size();
   for (const event_view& e : s.events) n += 1 + k_hole + 9 + 3 * e.name.size() + 6 + 6;
   n += s.links.size() * (1 + k_hole + 18 + 10 + 6 + 5);
   n += 1 + k_hole + 3 * s.status_message.size() + 6 + 2;
   return n;
+}
+
+}  // namespace
+
+char* span_encoder::write_attr(char* p, unsigned char tag, const attr_view& a) noexcept {
+  return put_attr(p, tag, a, false);
 }
 
 std::size_t span_encoder::bound(const span_view& s) noexcept {
@@ -196,16 +203,6 @@ std::size_t span_encoder::bound(const span_view& s) noexcept {
 std::size_t span_encoder::quick_bound(const span_view& s) noexcept {
   return bound_without_attrs(s) + (s.attrs.size() + s.nested.size()) * k_attr_reserve;
 }
-
-namespace {
-// One attribute, direct when it can be. With `quick`, an attribute that might need more than its
-// reserve is not written: nullptr (the span is then written again with the exact bound).
-inline char* put_attr(char* p, unsigned char tag, const attr_view& a, bool quick) noexcept {
-  if (char* q = write_attr_direct(p, tag, a)) return q;
-  if (quick && attr_bound(a) > span_encoder::k_attr_reserve) return nullptr;
-  return write_attr_general(p, tag, a);
-}
-}  // namespace
 
 const std::string& span_encoder::kind_bytes(const span_view& s) {
   std::string& bytes = kind_bytes_[static_cast<std::size_t>(s.step) & 15];
