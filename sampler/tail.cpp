@@ -322,4 +322,8 @@ void tail_table::decide(std::uint64_t now_ns, std::uint64_t pass, bool all) noex
   }
 }
 
+// The tables the tail uses, emitted here: tests use trace_id_map<std::uint32_t> directly, and a
+// build that inlines every call in this file would otherwise leave no definition to link.
+template class trace_id_map<std::uint32_t>;
+
 }  // namespace tracecraft::detail
