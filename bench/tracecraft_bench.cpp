@@ -485,7 +485,7 @@ result encode_throughput(const char* name, int spans) {
   e->drain_started.store(true);
   // As many distinct views as the drain holds before it encodes them (its redaction batch): the
   // encoder reads views that are in cache, as in the drain. With 1024 views (2 MB of scattered
-  // heap) it measured mostly the bench's own cache misses: 330 cycles/span against 260.
+  // heap) it measured mostly the bench's own cache misses: 324-341 cycles/span against 262-287.
   auto timing = std::make_unique<proto_timing_exporter>(e->resource, engine::k_batch_spans);
   proto_timing_exporter* t = timing.get();
   e->exporters.push_back(std::move(timing));
