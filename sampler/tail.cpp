@@ -206,6 +206,15 @@ void tail_table::unlink(std::uint32_t i) noexcept {
   t.prev = t.next = npos;
 }
 
+// The oldest remembered decision goes, unless the trace was decided again since (a later entry
+// in the ring then owns its memo).
+void tail_table::forget_oldest_decision() noexcept {
+  const auto& f = decided_order_.front();
+  const memo* m = decided_.find(f.first);
+  if (m != nullptr && m->until_ns <= f.second) decided_.erase(f.first);
+  decided_order_.pop_front();
+}
+
 void tail_table::settle(std::uint32_t i, bool evicting, std::uint64_t now_ns) noexcept {
   trace& t = slots_[i];
   const tail_decision d = sink_.judge(tail_trace{&t.records, t.error, t.slow, t.decide_pass != 0, evicting});
@@ -218,12 +227,7 @@ void tail_table::settle(std::uint32_t i, bool evicting, std::uint64_t now_ns) no
       if (decided_order_.push_back({t.k, until})) decided_[t.k] = memo{d, until};
     } catch (...) {  // out of memory: the trace's late spans are judged on their own
     }
-    while (decided_order_.size() > s_.max_traces) {
-      const auto& f = decided_order_.front();
-      memo* m = decided_.find(f.first);
-      if (m != nullptr && m->until_ns <= f.second) decided_.erase(f.first);
-      decided_order_.pop_front();
-    }
+    while (decided_order_.size() > s_.max_traces) forget_oldest_decision();
   }
   pending_.erase(t.k);
   unlink(i);
@@ -237,8 +241,10 @@ bool tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
   key k;
   std::memcpy(&k.hi, trace_id, 8);
   std::memcpy(&k.lo, trace_id + 8, 8);
-  std::uint32_t* at = pending_.find(k);
-  if (at == nullptr) {
+  std::uint32_t i;
+  if (const std::uint32_t* at = pending_.find(k)) {
+    i = *at;
+  } else {
     if (const memo* m = decided_.find(k)) {  // a late span of a decided trace follows it ...
       one_.clear();
       if (!one_.append(joined, rec, size)) return false;
@@ -250,7 +256,6 @@ bool tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
       return true;
     }
     if (pending_.size() >= s_.max_traces && oldest_ != npos) settle(oldest_, true, now_ns);  // full: the oldest goes now
-    std::uint32_t i;
     try {
       i = take_slot();
     } catch (...) {
@@ -271,9 +276,7 @@ bool tail_table::add(const std::uint8_t trace_id[16], const unsigned char* rec, 
     t.next = npos;
     (newest_ != npos ? slots_[newest_].next : oldest_) = i;
     newest_ = i;
-    at = pending_.find(k);
   }
-  const std::uint32_t i = *at;
   trace& t = slots_[i];
   if (!t.records.append(joined, rec, size)) {
     if (t.records.empty()) {  // nothing of the trace held: it is not kept pending
@@ -314,12 +317,7 @@ void tail_table::decide(std::uint64_t now_ns, std::uint64_t pass, bool all) noex
   }
   ready_.resize(keep);
   while (oldest_ != npos && now_ns >= slots_[oldest_].first_ns + s_.wait_ns) settle(oldest_, false, now_ns);
-  while (!decided_order_.empty() && (all || decided_order_.front().second <= now_ns)) {
-    const auto& f = decided_order_.front();
-    memo* m = decided_.find(f.first);
-    if (m != nullptr && m->until_ns <= f.second) decided_.erase(f.first);
-    decided_order_.pop_front();
-  }
+  while (!decided_order_.empty() && (all || decided_order_.front().second <= now_ns)) forget_oldest_decision();
 }
 
 // The tables the tail uses, emitted here: tests use trace_id_map<std::uint32_t> directly, and a

@@ -189,8 +189,9 @@ class tail_table {
   };
 
   void settle(std::uint32_t slot, bool evicting, std::uint64_t now_ns) noexcept;
-  std::uint32_t take_slot(); // a free trace slot (throws std::bad_alloc)
+  std::uint32_t take_slot();  // a free trace slot (throws std::bad_alloc)
   void unlink(std::uint32_t slot) noexcept;
+  void forget_oldest_decision() noexcept;
 
   tail_settings s_;
   tail_sink& sink_;
