@@ -54,6 +54,8 @@ struct options {
   bool gzip = false;
   bool redact = true;
   std::uint64_t trace_spans = 1;
+  int drain_cpu = -1;             // TRACECRAFT_DRAIN_CPU (the export thread inherits the pin)
+  unsigned drain_interval_ms = 0;  // 0: the engine's default
 };
 
 double cpu_seconds_process() {
@@ -123,6 +125,8 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   c.schedule_delay_ms = 200;
   c.otlp_gzip = o.gzip;
   c.redact = o.redact;
+  c.drain_cpu = o.drain_cpu;
+  if (o.drain_interval_ms > 0) c.drain_interval_ms = o.drain_interval_ms;
   c.otlp_endpoint = "http://127.0.0.1:" + std::to_string(port);
   if (exporting) c.exporters = {tc::exporter_kind::otlp};
   else c.exporters.clear();
@@ -320,8 +324,11 @@ int main(int argc, char** argv) {
     else if (a == "--no-redact") o.redact = false;
     else if (a == "--trace-spans" && i + 1 < argc) o.trace_spans = std::max(1, std::atoi(next()));
     else if (a == "--json") o.json = true;
+    else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
+    else if (a == "--drain-interval-ms" && i + 1 < argc) o.drain_interval_ms = static_cast<unsigned>(std::max(1, std::atoi(next())));
     else {
-      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n");
+      std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
+                "       [--drain-cpu N] [--drain-interval-ms MS]\n");
       return a == "--help" ? 0 : 2;
     }
   }

@@ -16,6 +16,7 @@
 #include <new>
 
 #include "core/diag.h"
+#include "core/hex.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
 #include "redact/json_payload.h"
@@ -73,18 +74,20 @@ std::string_view truncate_chars(std::string_view s, std::uint32_t limit) noexcep
   return s;
 }
 
-// Two hex digits per byte value, a table lookup instead of two shifts, masks and loads per byte.
-struct hex_pairs {
-  char text[256][2];
-  constexpr hex_pairs() : text{} {
-    constexpr char digits[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      text[b][0] = digits[b >> 4];
-      text[b][1] = digits[b & 15];
-    }
-  }
-};
-constexpr hex_pairs k_hex_pairs;
+// The dedupe's filter of attribute keys already kept: two of 64 bits, from the key's length and
+// its first, middle and last bytes. Both bits set means "maybe seen": only then are keys compared.
+constexpr std::uint64_t key_bits(std::string_view k) noexcept {
+  if (k.empty()) return 1;
+  const std::uint32_t x = static_cast<std::uint32_t>(k.size() & 0xFF) | std::uint32_t{static_cast<unsigned char>(k.front())} << 8 |
+                          std::uint32_t{static_cast<unsigned char>(k[k.size() / 2])} << 16 |
+                          std::uint32_t{static_cast<unsigned char>(k.back())} << 24;
+  const std::uint32_t m = x * 0x9E3779B1u;
+  return std::uint64_t{1} << (m >> 26) | std::uint64_t{1} << ((m >> 20) & 63);
+}
+constexpr std::uint64_t k_bits_operation = key_bits("gen_ai.operation.name");
+constexpr std::uint64_t k_bits_openinference = key_bits("openinference.span.kind");
+constexpr std::uint64_t k_bits_step = key_bits("tracecraft.step.type");
+constexpr std::uint64_t k_bits_root = key_bits("run_id") | key_bits("tracecraft.sampling.reason");
 
 // Views of literals (lengths known at compile time: no strlen per span); empty means none.
 struct kind_mapping {
@@ -335,18 +338,21 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   v.dropped_events = hd.dropped_events;
   v.dropped_links = hd.dropped_links;
 
-  // Derived attributes first, so a host's own value for the same key wins in the dedupe below.
+  // Derived attributes first, so a host's own value for the same key takes their place (the
+  // dedupe in the item loop). `seen` is the dedupe's filter of the keys kept so far.
   if (!v.attrs.reserve(8)) return false;  // out of memory (capacity is reserved at start)
-  if (!km.operation.empty()) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation);
-  if (!km.openinference.empty()) add_string_attr(v.attrs, "openinference.span.kind", km.openinference);
-  if (!km.step.empty()) add_string_attr(v.attrs, "tracecraft.step.type", km.step);
+  std::uint64_t seen = 0;
+  if (!km.operation.empty()) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation), seen |= k_bits_operation;
+  if (!km.openinference.empty()) add_string_attr(v.attrs, "openinference.span.kind", km.openinference), seen |= k_bits_openinference;
+  if (!km.step.empty()) add_string_attr(v.attrs, "tracecraft.step.type", km.step), seen |= k_bits_step;
   const std::size_t fixed = v.attrs.size();
   const char* fixed_values[3] = {};
   for (std::size_t i = 0; i < fixed; ++i) fixed_values[i] = v.attrs[i].s.data();
   if (v.local_root()) {
-    for (int i = 0; i < 16; ++i) std::memcpy(run_id_ + 2 * i, k_hex_pairs.text[d->trace_id[i]], 2);
+    hex_lower_16(d->trace_id, run_id_);
     add_string_attr(v.attrs, "run_id", std::string_view(run_id_, 32));
     add_string_attr(v.attrs, "tracecraft.sampling.reason", reason_text(hd.sample_reason));
+    seen |= k_bits_root;
   }
   const std::size_t derived = v.attrs.size();
   v.derived_count = static_cast<std::uint8_t>(derived);
@@ -369,6 +375,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
       // grow: the item is then decoded into `lost` and counted as dropped.
       attr_view lost;
       attr_view* slot = &lost;
+      bool top = false;  // a span attribute (not an event's or link's): deduped below
       if (owed > 0) {
         --owed;
         if (owner_kept) {
@@ -381,6 +388,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
         }
       } else if (attr_view* n = v.attrs.emplace()) {
         slot = n;
+        top = true;
       } else {
         ++v.dropped_attrs;
       }
@@ -407,6 +415,22 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
         if (static_cast<std::size_t>(end - p) < 4 + std::size_t{n}) return false;
         a.s = truncate_chars(std::string_view(reinterpret_cast<const char*>(p + 4), n), cfg.attribute_value_length_limit);
         p += 4 + n;
+      }
+      if (top) {
+        // Keys are unique per span (standards §1): the last value set wins, at the first key's
+        // place. Keys are compared only when the filter says this one may have been kept before.
+        const std::uint64_t kb = key_bits(a.key);
+        if ((seen & kb) == kb) {
+          const std::size_t last = v.attrs.size() - 1;
+          for (std::size_t j = 0; j < last; ++j) {
+            if (v.attrs[j].key == a.key) {
+              v.attrs[j] = a;
+              v.attrs.resize(last);
+              break;
+            }
+          }
+        }
+        seen |= kb;
       }
     } else if (tag == item_event) {
       if (end - p < 24) return false;
@@ -455,33 +479,7 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   }
   if (v.name.empty()) v.name = "unnamed";
 
-  // Keys are unique per span (standards §1): the last value set wins, at the first key's place.
-  // A 64-bit filter on (length, first and last byte) skips the search for keys surely not seen.
   auto& a = v.attrs;
-  std::size_t out = 0;
-  std::uint64_t seen = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string_view k = a[i].key;
-    const unsigned h = k.empty() ? 0u
-                                 : (static_cast<unsigned>(k.size()) * 7u + static_cast<unsigned char>(k.front()) +
-                                    static_cast<unsigned char>(k.back()) * 3u) & 63u;
-    bool dup = false;
-    if (seen & (std::uint64_t{1} << h)) {
-      for (std::size_t j = 0; j < out; ++j) {
-        if (a[j].key == k) {
-          a[j] = a[i];
-          dup = true;
-          break;
-        }
-      }
-    }
-    seen |= std::uint64_t{1} << h;
-    if (!dup) {
-      if (out != i) a[out] = a[i];
-      ++out;
-    }
-  }
-  a.resize(out);
   // Still the kind's own values (a host value for the same key would have replaced them)?
   v.fixed_attrs = static_cast<std::uint8_t>(fixed);
   for (std::size_t i = 0; i < fixed; ++i)

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "harness.h"
 #include "tracecraft/trace.h"
@@ -205,6 +207,123 @@ TEST_SUITE("round trip") {
     CHECK(s.links.size() == 1);
     CHECK(s.dropped_links == 1);
     CHECK(tc::stats().attributes_dropped >= 3);
+  }
+
+  TEST_CASE("duplicate keys, random: the last value wins at the first key's place, derived keys included") {
+    // A model of the rule (standards §1) against the engine, over 400 spans of random sets from a
+    // small pool of keys: keys that share length, first and last byte (the dedupe's filter sees
+    // them alike), the derived keys of agent and llm spans and of local roots, literal and runtime
+    // keys, and every value type.
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    const std::vector<std::string> pool = {
+        "a", "b", "ab", "aXb", "aYb", "aZZb", "aYYb", "key.one", "key.two", "key.onf", "kex.one",
+        "gen_ai.request.model", "gen_ai.request.modem", "http.route", "run_id", "run_ie",
+        "gen_ai.operation.name", "openinference.span.kind", "tracecraft.step.type",
+        "tracecraft.sampling.reason", "x", "y", "z", "longer.key.with.many.parts.0", "longer.key.with.many.parts.1"};
+    struct expect_attr {
+      std::string key;
+      bool host = false;  // set by the host (else: the engine's derived value)
+      tct::value v;
+    };
+    std::vector<std::vector<expect_attr>> want;
+    std::uint64_t rng = 0x9E3779B97F4A7C15ull;
+    auto next = [&] {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      return rng;
+    };
+    const tc::kind kinds[] = {tc::kind::internal, tc::kind::agent, tc::kind::llm, tc::kind::server};
+    {
+      tc::async_span parent(tc::literal("parent"), tc::kind::server);  // children are not local roots
+      for (int n = 0; n < 400; ++n) {
+        const tc::kind k = kinds[next() % 4];
+        const bool root = next() % 2 == 0;
+        std::optional<tc::context_scope> in_parent;
+        if (!root) in_parent.emplace(parent.context());
+        const std::string name = "dedupe-" + std::to_string(n);  // long spans spill and may arrive out of order
+        tc::span s(name, k);
+        std::vector<expect_attr> e;
+        if (k == tc::kind::agent || k == tc::kind::llm) {
+          e.push_back({"gen_ai.operation.name", false, {}});
+          e.push_back({"openinference.span.kind", false, {}});
+          e.push_back({"tracecraft.step.type", false, {}});
+        }
+        if (root) {
+          e.push_back({"run_id", false, {}});
+          e.push_back({"tracecraft.sampling.reason", false, {}});
+        }
+        const int sets = static_cast<int>(next() % 40);
+        for (int i = 0; i < sets; ++i) {
+          const std::string& key = pool[next() % pool.size()];
+          tct::value v;
+          switch (next() % 4) {
+            case 0:
+              v.type = "intValue";
+              v.i = static_cast<std::int64_t>(next() % 1000000);
+              s.set(tc::key(key), v.i);
+              break;
+            case 1:
+              v.type = "stringValue";
+              v.s = "v" + std::to_string(next() % 1000000);
+              s.set(tc::key(key), v.s);
+              break;
+            case 2:
+              v.type = "boolValue";
+              v.b = next() % 2 == 0;
+              s.set(tc::key(key), v.b);
+              break;
+            default:
+              v.type = "doubleValue";
+              v.d = static_cast<double>(next() % 1000) / 8.0;
+              s.set(tc::key(key), v.d);
+              break;
+          }
+          bool replaced = false;
+          for (auto& x : e) {
+            if (x.key == key) {
+              x.host = true;
+              x.v = v;
+              replaced = true;
+              break;
+            }
+          }
+          if (!replaced) e.push_back({key, true, v});
+        }
+        want.push_back(std::move(e));
+      }
+      parent.end();
+    }
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    std::vector<const tct::span*> got(want.size());
+    for (const auto& sp : spans)
+      if (sp.name.rfind("dedupe-", 0) == 0) got.at(std::stoul(sp.name.substr(7))) = &sp;
+    for (std::size_t n = 0; n < want.size(); ++n) {
+      REQUIRE(got[n] != nullptr);
+      const tct::span& sp = *got[n];
+      const auto& e = want[n];
+      CAPTURE(n);
+      REQUIRE(sp.attr_order.size() == e.size());
+      CHECK(sp.dropped_attrs == 0);
+      for (std::size_t i = 0; i < e.size(); ++i) {
+        CAPTURE(i);
+        CHECK(sp.attr_order[i] == e[i].key);
+        const tct::value& g = sp.attrs.at(e[i].key);
+        if (!e[i].host) {
+          if (e[i].key == "run_id") CHECK(g.s == sp.trace_id);
+          continue;
+        }
+        REQUIRE(g.type == e[i].v.type);
+        if (g.type == "intValue") CHECK(g.i == e[i].v.i);
+        if (g.type == "stringValue") CHECK(g.s == e[i].v.s);
+        if (g.type == "boolValue") CHECK(g.b == e[i].v.b);
+        if (g.type == "doubleValue") CHECK(g.d == e[i].v.d);
+      }
+    }
   }
 
   TEST_CASE("payload capture: off by default, truncated, excluded per span, large values spill into fragments") {
