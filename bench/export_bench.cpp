@@ -5,6 +5,8 @@
 //   sustained   producer threads paced at --rate spans/s (4 attributes each) for --seconds; reports
 //               spans exported, drops by reason, and the engine's CPU per exported span (process CPU
 //               minus the producers' own thread CPU; the sink's CPU is not ours and not counted).
+//   floors      the transport floor (a prebuilt request posted through the same libcurl transport) and
+//               the hand-off floor (records of the same size moved between two threads, no engine code).
 //   latency     the producers' per-span cost (TSC, p50/p99) with the export running, against the
 //               same paced run with no exporter, interleaved A B A B: the export path's added latency
 //               on request threads.
@@ -308,6 +310,62 @@ floor_result transport_floor(int port, std::size_t spans_per_request, std::uint6
   return r;
 }
 
+// The hand-off floor: what moving a span record from a request thread's core to the drain's
+// costs, with no engine code at all. A producer writes records of the engine's size (216 bytes
+// for these spans) into a 4 MiB single-producer ring, paced like the sustained run; a consumer
+// woken every 2 ms (the drain's interval) reads every 8-byte word of each new record and
+// releases it. Its thread CPU per record is the least any drain can spend before decoding.
+struct handoff_result {
+  double ns_per_record = 0;
+  std::uint64_t records = 0, full = 0;
+};
+
+handoff_result handoff_floor(double rate, double seconds, std::size_t record_bytes) {
+  const std::size_t cap = (std::size_t{4} << 20) / record_bytes * record_bytes;  // whole records
+  std::vector<std::uint64_t> ring(cap / 8);
+  std::atomic<std::uint64_t> head{0}, tail{0};
+  std::atomic<bool> done{false};
+  handoff_result r;
+  std::uint64_t sum = 0;
+  std::thread consumer([&] {
+    const double c0 = cpu_seconds_thread();
+    std::uint64_t t = tail.load(std::memory_order_relaxed);
+    for (;;) {
+      const bool last = done.load(std::memory_order_acquire);
+      const std::uint64_t h = head.load(std::memory_order_acquire);
+      for (; t < h; t += record_bytes) {
+        const std::size_t at = static_cast<std::size_t>(t % cap) / 8;
+        for (std::size_t w = 0; w < record_bytes / 8; ++w) sum += ring[at + w];
+        ++r.records;
+      }
+      tail.store(t, std::memory_order_release);
+      if (last) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.ns_per_record = (cpu_seconds_thread() - c0) * 1e9 / double(std::max<std::uint64_t>(1, r.records));
+  });
+  const std::uint64_t total = static_cast<std::uint64_t>(rate * seconds);
+  const auto start = clk::now();
+  std::uint64_t h = 0;
+  for (std::uint64_t done_n = 0; done_n < total;) {
+    for (std::uint64_t i = 0; i < 1000 && done_n < total; ++i, ++done_n) {
+      if (h + record_bytes - tail.load(std::memory_order_acquire) > cap) {
+        ++r.full;
+        continue;
+      }
+      const std::size_t at = static_cast<std::size_t>(h % cap) / 8;
+      for (std::size_t w = 0; w < record_bytes / 8; ++w) ring[at + w] = done_n + w;
+      h += record_bytes;
+      head.store(h, std::memory_order_release);
+    }
+    std::this_thread::sleep_until(start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(done_n) / rate * 1e9)));
+  }
+  done.store(true, std::memory_order_release);
+  consumer.join();
+  if (sum == 42) std::printf(" ");  // keeps the reads
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -364,6 +422,10 @@ int main(int argc, char** argv) {
     floors.push_back(transport_floor(port, 4096, static_cast<std::uint64_t>(std::min(o.rate * o.seconds, 4e6))));
   std::sort(floors.begin(), floors.end(), [](const floor_result& a, const floor_result& b) { return a.ns_per_span < b.ns_per_span; });
   const floor_result fl = floors[floors.size() / 2];
+  std::vector<handoff_result> handoffs;
+  for (int r = 0; r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), 216));
+  std::sort(handoffs.begin(), handoffs.end(), [](const handoff_result& a, const handoff_result& b) { return a.ns_per_record < b.ns_per_record; });
+  const handoff_result ho = handoffs[handoffs.size() / 2];
   std::uint64_t exported_total = 0;
   for (const auto& x : with) exported_total += x.exported;
   ::kill(sink, SIGTERM);
@@ -390,14 +452,15 @@ int main(int argc, char** argv) {
                 "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,\"no_export_engine_cpu_ns_per_span\":%.1f,"
                 "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu,"
                 "\"transport_floor_ns_per_span\":%.1f,\"transport_floor_user_ns_per_span\":%.1f,\"transport_floor_request_bytes\":%zu,"
-                "\"transport_floor_ok\":%s}\n",
+                "\"transport_floor_ok\":%s,\"handoff_floor_ns_per_span\":%.1f,\"handoff_full\":%llu}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
                 static_cast<unsigned long long>(w.queue_full), static_cast<unsigned long long>(w.retry_exhausted),
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)),
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total),
-                fl.ns_per_span, fl.user_ns_per_span, fl.request_bytes, fl.ok ? "true" : "false");
+                fl.ns_per_span, fl.user_ns_per_span, fl.request_bytes, fl.ok ? "true" : "false", ho.ns_per_record,
+                static_cast<unsigned long long>(ho.full));
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
@@ -426,6 +489,9 @@ int main(int argc, char** argv) {
                 "transport, nothing drained or encoded): %.1f ns per span, of which %.1f ns in user space%s\n",
                 fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.user_ns_per_span,
                 fl.ok ? "" : " (SOME POSTS FAILED)");
+    std::printf("hand-off floor (216-byte records moved from a paced producer thread to a consumer woken every 2 ms, every "
+                "word read, no engine code): %.1f ns per span%s; with the transport floor: %.1f ns per span\n",
+                ho.ns_per_record, ho.full ? " (SOME RECORDS DID NOT FIT)" : "", ho.ns_per_record + fl.ns_per_span);
   }
   return 0;
 }
