@@ -641,8 +641,9 @@ void engine::collect_redaction(span_view& v) noexcept {
       }
       if (a.type != value::type::string || a.s.empty()) return;
       // A JSON payload: parsed, its string values scanned, keys and structure kept.
-      const std::size_t lead = a.s.find_first_not_of(" \t\r\n");
-      if (lead != std::string_view::npos && (a.s[lead] == '{' || a.s[lead] == '[') && !red_->known_clean(a.s)) {
+      std::size_t lead = 0;  // (find_first_not_of calls memchr per byte)
+      while (lead < a.s.size() && (a.s[lead] == ' ' || a.s[lead] == '\t' || a.s[lead] == '\r' || a.s[lead] == '\n')) ++lead;
+      if (lead < a.s.size() && (a.s[lead] == '{' || a.s[lead] == '[') && !red_->known_clean(a.s)) {
         std::string& out = slot();
         bool changed = false;
         if (redact_json(*red_, a.s, red_json_paths_, out, changed)) {

@@ -68,6 +68,7 @@ TEST_SUITE("redaction") {
       s.set("user.query", "my card is 4111 1111 1111 1111, call me at 415-555-0132");
       s.set("note", "task-management-service v2.14.3 deployed; risk-assessment passed");
       s.set("tokens", 42);
+      s.set("payload", " \t\r\n{\"email\": \"bob@example.org\"}");  // JSON after whitespace
       s.set_input("Authorization: Bearer s3cr3tOpaqueValue123");
       s.set_output("sure, your key sk-abcdefghijklmnopqrstuvwxyz0123 is rotated");
       s.add_event("tool_call", {{"arguments", "{\"email\": \"bob@example.org\"}"}});
@@ -86,6 +87,7 @@ TEST_SUITE("redaction") {
     CHECK(s->attrs.at("user.query").s == "my card is [REDACTED:credit_card], call me at [REDACTED:phone]");
     CHECK(s->attrs.at("note").s == "task-management-service v2.14.3 deployed; risk-assessment passed");
     CHECK(s->attrs.at("tokens").i == 42);
+    CHECK(s->attrs.at("payload").s == "{\"email\":\"[REDACTED:email]\"}");  // parsed as JSON, not scanned as text
     CHECK(s->attrs.at("input.value").s == "Authorization: Bearer [REDACTED:bearer_token]");
     CHECK(s->attrs.at("output.value").s == "sure, your key [REDACTED:openai_key] is rotated");
     REQUIRE(s->events.size() == 1);
@@ -102,8 +104,8 @@ TEST_SUITE("redaction") {
       total += st.redaction.patterns[i].matches;
       if (std::string(st.redaction.patterns[i].name) == "email") email = st.redaction.patterns[i].matches;
     }
-    CHECK(email == 2);
-    CHECK(total == 8);  // name, card, phone, bearer, key, event e-mail, ipv4, password
+    CHECK(email == 3);
+    CHECK(total == 9);  // name, card, phone, payload e-mail, bearer, key, event e-mail, ipv4, password
   }
 
   TEST_CASE("field rules replace values of any type without scanning") {
