@@ -342,9 +342,18 @@ bool engine::decode(const unsigned char* rec, std::size_t size, std::string* joi
   // dedupe in the item loop). `seen` is the dedupe's filter of the keys kept so far.
   if (!v.attrs.reserve(8)) return false;  // out of memory (capacity is reserved at start)
   std::uint64_t seen = 0;
-  if (!km.operation.empty()) add_string_attr(v.attrs, "gen_ai.operation.name", km.operation), seen |= k_bits_operation;
-  if (!km.openinference.empty()) add_string_attr(v.attrs, "openinference.span.kind", km.openinference), seen |= k_bits_openinference;
-  if (!km.step.empty()) add_string_attr(v.attrs, "tracecraft.step.type", km.step), seen |= k_bits_step;
+  if (!km.operation.empty()) {
+    add_string_attr(v.attrs, "gen_ai.operation.name", km.operation);
+    seen |= k_bits_operation;
+  }
+  if (!km.openinference.empty()) {
+    add_string_attr(v.attrs, "openinference.span.kind", km.openinference);
+    seen |= k_bits_openinference;
+  }
+  if (!km.step.empty()) {
+    add_string_attr(v.attrs, "tracecraft.step.type", km.step);
+    seen |= k_bits_step;
+  }
   const std::size_t fixed = v.attrs.size();
   const char* fixed_values[3] = {};
   for (std::size_t i = 0; i < fixed; ++i) fixed_values[i] = v.attrs[i].s.data();
