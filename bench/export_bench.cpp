@@ -71,9 +71,13 @@ double cpu_seconds_thread() {
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-// CPU seconds used so far by this process's threads named `name` (/proc, clock-tick resolution).
-double thread_cpu_by_name(const char* name) {
-  double total = 0;
+// CPU seconds used so far by this process's threads named `name` (/proc, clock-tick resolution),
+// and of those the seconds in the kernel (for the export thread: mostly loopback TCP).
+struct thread_cpu {
+  double total = 0, kernel = 0;
+};
+thread_cpu thread_cpu_by_name(const char* name) {
+  thread_cpu total;  // summed over the threads of that name
   const long hz = sysconf(_SC_CLK_TCK);
   if (DIR* d = opendir("/proc/self/task")) {
     while (dirent* e = readdir(d)) {
@@ -93,8 +97,10 @@ double thread_cpu_by_name(const char* name) {
         buf[n] = '\0';
         const char* p = std::strrchr(buf, ')');  // fields after the command name
         unsigned long long ut = 0, st = 0;
-        if (p != nullptr && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-          total += double(ut + st) / double(hz);
+        if (p != nullptr && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+          total.total += double(ut + st) / double(hz);
+          total.kernel += double(st) / double(hz);
+        }
       }
     }
     closedir(d);
@@ -112,7 +118,8 @@ double ns_per_tick() {
 
 struct run_result {
   std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0;
-  double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0, drain_cpu_s = 0, export_cpu_s = 0;
+  double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
+  thread_cpu drain_cpu, export_cpu;
   double p50_ns = 0, p99_ns = 0;
   bool shutdown_ok = false;
 };
@@ -188,7 +195,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   for (auto& x : th) x.join();
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   tc::flush(std::chrono::seconds(30));
-  const double drain_cpu = thread_cpu_by_name("tc-drain"), export_cpu = thread_cpu_by_name("tc-export");
+  const thread_cpu drain_cpu = thread_cpu_by_name("tc-drain"), export_cpu = thread_cpu_by_name("tc-export");
   const bool ok = tc::shutdown(std::chrono::seconds(10));
   const double cpu1 = cpu_seconds_process();
   const tc::stats_snapshot s = tc::stats();
@@ -204,8 +211,8 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   for (double p : producer_cpu) r.producer_cpu_s += p;
   r.engine_cpu_s = (cpu1 - cpu0) - r.producer_cpu_s;
   r.shutdown_ok = ok;
-  r.drain_cpu_s = drain_cpu;
-  r.export_cpu_s = export_cpu;
+  r.drain_cpu = drain_cpu;
+  r.export_cpu = export_cpu;
   std::vector<std::uint32_t> all;
   for (auto& v : samples) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -445,6 +452,7 @@ int main(int argc, char** argv) {
   for (const auto& x : with) worst_drops = std::max(worst_drops, x.dropped);
   const double cpu_ns_per_span = w.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported));
   const double cpu_s_per_million = w.engine_cpu_s * 1e6 / double(std::max<std::uint64_t>(1, w.exported));
+  auto per_span = [&](double seconds) { return seconds * 1e9 / double(std::max<std::uint64_t>(1, w.exported)); };
   if (o.json) {
     std::printf("{\"rate_target\":%.0f,\"seconds\":%.1f,\"rounds\":%d,\"threads\":%d,\"gzip\":%s,"
                 "\"exported\":%llu,\"created\":%llu,\"achieved_spans_per_s\":%.0f,\"drops_worst_round\":%llu,"
@@ -452,7 +460,9 @@ int main(int argc, char** argv) {
                 "\"engine_cpu_ns_per_span\":%.1f,\"engine_cpu_s_per_million\":%.3f,\"no_export_engine_cpu_ns_per_span\":%.1f,"
                 "\"producer_p50_ns\":%.1f,\"producer_p99_ns\":%.1f,\"no_export_p50_ns\":%.1f,\"no_export_p99_ns\":%.1f,\"sink_spans\":%llu,\"exported_all_rounds\":%llu,"
                 "\"transport_floor_ns_per_span\":%.1f,\"transport_floor_user_ns_per_span\":%.1f,\"transport_floor_request_bytes\":%zu,"
-                "\"transport_floor_ok\":%s,\"handoff_floor_ns_per_span\":%.1f,\"handoff_full\":%llu}\n",
+                "\"transport_floor_ok\":%s,\"handoff_floor_ns_per_span\":%.1f,\"handoff_full\":%llu,"
+                "\"drain_ns_per_span\":%.1f,\"drain_kernel_ns_per_span\":%.1f,\"export_ns_per_span\":%.1f,"
+                "\"export_kernel_ns_per_span\":%.1f}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
@@ -460,7 +470,8 @@ int main(int argc, char** argv) {
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)),
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total),
                 fl.ns_per_span, fl.user_ns_per_span, fl.request_bytes, fl.ok ? "true" : "false", ho.ns_per_record,
-                static_cast<unsigned long long>(ho.full));
+                static_cast<unsigned long long>(ho.full), per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel),
+                per_span(w.export_cpu.total), per_span(w.export_cpu.kernel));
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
@@ -477,9 +488,10 @@ int main(int argc, char** argv) {
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "
                 "(drain reading and decoding only) %.1f ns per span\n",
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)));
-    std::printf("  of which the drain thread %.1f ns and the export thread %.1f ns per span (from /proc, 10 ms ticks)\n",
-                w.drain_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported)),
-                w.export_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported)));
+    std::printf("  of which the drain thread %.1f ns (%.1f in the kernel) and the export thread %.1f ns (%.1f in the kernel) "
+                "per span (from /proc, 10 ms ticks)\n",
+                per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel), per_span(w.export_cpu.total),
+                per_span(w.export_cpu.kernel));
     std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
