@@ -77,7 +77,7 @@ struct thread_cpu {
   double total = 0, kernel = 0;
 };
 thread_cpu thread_cpu_by_name(const char* name) {
-  thread_cpu total;  // summed over the threads of that name
+  thread_cpu cpu;  // summed over the threads of that name
   const long hz = sysconf(_SC_CLK_TCK);
   if (DIR* d = opendir("/proc/self/task")) {
     while (dirent* e = readdir(d)) {
@@ -98,14 +98,14 @@ thread_cpu thread_cpu_by_name(const char* name) {
         const char* p = std::strrchr(buf, ')');  // fields after the command name
         unsigned long long ut = 0, st = 0;
         if (p != nullptr && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
-          total.total += double(ut + st) / double(hz);
-          total.kernel += double(st) / double(hz);
+          cpu.total += double(ut + st) / double(hz);
+          cpu.kernel += double(st) / double(hz);
         }
       }
     }
     closedir(d);
   }
-  return total;
+  return cpu;
 }
 
 double ns_per_tick() {
@@ -450,9 +450,9 @@ int main(int argc, char** argv) {
   const run_result n = median(without, [](const run_result& x) { return x.p50_ns; });
   std::uint64_t worst_drops = 0;
   for (const auto& x : with) worst_drops = std::max(worst_drops, x.dropped);
-  const double cpu_ns_per_span = w.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, w.exported));
-  const double cpu_s_per_million = w.engine_cpu_s * 1e6 / double(std::max<std::uint64_t>(1, w.exported));
   auto per_span = [&](double seconds) { return seconds * 1e9 / double(std::max<std::uint64_t>(1, w.exported)); };
+  const double cpu_ns_per_span = per_span(w.engine_cpu_s);
+  const double cpu_s_per_million = cpu_ns_per_span / 1e3;
   if (o.json) {
     std::printf("{\"rate_target\":%.0f,\"seconds\":%.1f,\"rounds\":%d,\"threads\":%d,\"gzip\":%s,"
                 "\"exported\":%llu,\"created\":%llu,\"achieved_spans_per_s\":%.0f,\"drops_worst_round\":%llu,"
