@@ -5,19 +5,25 @@
 //   sustained   producer threads paced at --rate spans/s (4 attributes each) for --seconds; reports
 //               spans exported, drops by reason, and the engine's CPU per exported span (process CPU
 //               minus the producers' own thread CPU; the sink's CPU is not ours and not counted).
-//   floors      the transport floor (a prebuilt request posted through the same libcurl transport) and
-//               the hand-off floor (records of the same size moved between two threads, no engine code).
+//   floors      what the path cannot go below on this machine, measured in the same minutes:
+//               the transport floor (a prebuilt request posted at the sustained rate through the same
+//               libcurl transport), the socket floor (the same request over a plain TCP socket), the
+//               encoder floor (the same spans, already decoded, encoded over and over) and the hand-off
+//               floor (records of the same size moved between two threads, no engine code).
 //   latency     the producers' per-span cost (TSC, p50/p99) with the export running, against the
 //               same paced run with no exporter, interleaved A B A B: the export path's added latency
 //               on request threads.
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
-//                                [--gzip] [--json]
+//                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N]
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +64,7 @@ struct options {
   std::uint64_t trace_spans = 1;
   int drain_cpu = -1;             // TRACECRAFT_DRAIN_CPU (the export thread inherits the pin)
   unsigned drain_interval_ms = 0;  // 0: the engine's default
+  std::uint32_t batch = 4096;      // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
 };
 
 double cpu_seconds_process() {
@@ -75,6 +82,7 @@ double cpu_seconds_thread() {
 // and of those the seconds in the kernel (for the export thread: mostly loopback TCP).
 struct thread_cpu {
   double total = 0, kernel = 0;
+  std::uint64_t switches = 0;  // context switches, voluntary (sleeps, waits) and not
 };
 thread_cpu thread_cpu_by_name(const char* name) {
   thread_cpu cpu;  // summed over the threads of that name
@@ -90,6 +98,14 @@ thread_cpu thread_cpu_by_name(const char* name) {
       }
       comm[std::strcspn(comm, "\n")] = '\0';
       if (std::strcmp(comm, name) != 0) continue;
+      if (FILE* f = std::fopen((base + "/status").c_str(), "r")) {
+        char line[256];
+        unsigned long long n = 0;
+        while (std::fgets(line, sizeof line, f) != nullptr)
+          if (std::sscanf(line, "voluntary_ctxt_switches: %llu", &n) == 1 || std::sscanf(line, "nonvoluntary_ctxt_switches: %llu", &n) == 1)
+            cpu.switches += n;
+        std::fclose(f);
+      }
       if (FILE* f = std::fopen((base + "/stat").c_str(), "r")) {
         char buf[1024] = {};
         const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
@@ -108,6 +124,29 @@ thread_cpu thread_cpu_by_name(const char* name) {
   return cpu;
 }
 
+// The share of the machine's CPU time that the hypervisor gave to other guests ("steal", the 8th
+// field of /proc/stat's cpu line) between two readings. On these VMs the host's slow periods are
+// other guests: a round with steal in the tens of percent is not comparable with a quiet one.
+struct cpu_ticks {
+  unsigned long long steal = 0, total = 0;
+};
+cpu_ticks read_cpu_ticks() {
+  cpu_ticks t;
+  if (FILE* f = std::fopen("/proc/stat", "r")) {
+    unsigned long long v[8] = {};
+    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+      for (unsigned long long x : v) t.total += x;
+      t.steal = v[7];
+    }
+    std::fclose(f);
+  }
+  return t;
+}
+double steal_percent(const cpu_ticks& a, const cpu_ticks& b) {
+  const unsigned long long total = b.total - a.total;
+  return total == 0 ? 0.0 : 100.0 * double(b.steal - a.steal) / double(total);
+}
+
 double ns_per_tick() {
   const auto t0 = clk::now();
   const std::uint64_t c0 = tc::detail::ticks();
@@ -122,6 +161,7 @@ struct run_result {
   thread_cpu drain_cpu, export_cpu;
   double p50_ns = 0, p99_ns = 0;
   bool shutdown_ok = false;
+  double steal_pct = 0;  // of the machine's CPU time during the round
 };
 
 // One paced run: `threads` producers share `rate`; each times every span with the TSC.
@@ -129,7 +169,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   tc::config c;
   c.diagnostics = tc::log_level::error;
   c.ring_kb = 4096;
-  c.max_export_batch_size = 4096;
+  c.max_export_batch_size = o.batch;
   c.max_queue_size = 131072;
   c.schedule_delay_ms = 200;
   c.otlp_gzip = o.gzip;
@@ -144,6 +184,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
     std::exit(1);
   }
   const double cpu0 = cpu_seconds_process();
+  const cpu_ticks host0 = read_cpu_ticks();
   std::vector<std::vector<std::uint32_t>> samples(static_cast<std::size_t>(o.threads));
   std::vector<double> producer_cpu(static_cast<std::size_t>(o.threads));
   const auto t0 = clk::now();
@@ -198,6 +239,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   const thread_cpu drain_cpu = thread_cpu_by_name("tc-drain"), export_cpu = thread_cpu_by_name("tc-export");
   const bool ok = tc::shutdown(std::chrono::seconds(10));
   const double cpu1 = cpu_seconds_process();
+  const double steal = steal_percent(host0, read_cpu_ticks());
   const tc::stats_snapshot s = tc::stats();
   run_result r;
   r.created = s.spans_created;
@@ -211,6 +253,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   for (double p : producer_cpu) r.producer_cpu_s += p;
   r.engine_cpu_s = (cpu1 - cpu0) - r.producer_cpu_s;
   r.shutdown_ok = ok;
+  r.steal_pct = steal;
   r.drain_cpu = drain_cpu;
   r.export_cpu = export_cpu;
   std::vector<std::uint32_t> all;
@@ -242,59 +285,91 @@ std::uint64_t sink_spans(int port) {
   return at == std::string::npos ? 0 : std::strtoull(body.c_str() + at + 8, nullptr, 10);
 }
 
-// The transport's own floor: one request as the engine builds it (the same spans as the
-// sustained run's: roots with 4 attributes and run_id), posted over and over through the engine's
-// http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU per span
-// is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
-// kernel), with no draining or encoding at all.
+// Sleeps until `spans` are due at `rate` spans/s after `start` (the floors send at the sustained
+// run's rate: a sender that outpaces the sink pays more kernel time per byte, waiting on a full
+// window, than the export thread does).
+void pace(clk::time_point start, std::uint64_t spans, double rate) {
+  std::this_thread::sleep_until(start + std::chrono::nanoseconds(static_cast<std::int64_t>(double(spans) / rate * 1e9)));
+}
+
+// A floor that sends a prebuilt request: CPU of the sending thread per span.
 struct floor_result {
   double ns_per_span = 0;
-  double user_ns_per_span = 0;  // of which in user space (libcurl); the rest is the kernel's TCP
+  double user_ns_per_span = 0;  // of which in user space; the rest is the kernel's TCP
   std::size_t request_bytes = 0;
   std::size_t spans_per_request = 0;
   bool ok = true;
 };
 
-floor_result transport_floor(int port, std::size_t spans_per_request, std::uint64_t total_spans) {
-  using namespace tracecraft::detail;
-  tc::config c;
-  resource_info res = build_resource(c);
-  otlp_proto_batch batch(res);
-  span_view v{};
-  std::uint8_t ids[24];
-  char run_id[32];
-  v.attrs.resize(5);
-  v.attrs[0].key = "run_id";
-  v.attrs[0].type = tc::value::type::string;
-  v.attrs[1].key = "gen_ai.request.model";
-  v.attrs[1].type = tc::value::type::string;
-  v.attrs[1].s = "llama-3.1-8b-instruct";
-  v.attrs[2].key = "http.route";
-  v.attrs[2].type = tc::value::type::string;
-  v.attrs[2].s = "/v1/chat/completions";
-  v.attrs[3].key = "gen_ai.usage.output_tokens";
-  v.attrs[3].type = tc::value::type::int64;
-  v.attrs[4].key = "gen_ai.request.temperature";
-  v.attrs[4].type = tc::value::type::float64;
-  v.attrs[4].d = 0.7;
-  v.name = "decode_step";
-  v.step = tc::kind::internal;
-  v.otel = otel_internal;
-  v.trace_flags = 1;
-  const std::uint64_t now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch()).count());
-  for (std::size_t i = 0; i < spans_per_request; ++i) {
-    for (int b = 0; b < 24; ++b) ids[b] = static_cast<std::uint8_t>((i * 131 + static_cast<std::size_t>(b) * 7 + 1) & 0xFF);
-    for (int b = 0; b < 32; ++b) run_id[b] = "0123456789abcdef"[(ids[b / 2] >> ((b & 1) ? 0 : 4)) & 15];
-    v.trace_id = ids;
-    v.span_id = ids + 16;
-    v.attrs[0].s = std::string_view(run_id, 32);
-    v.attrs[3].i = static_cast<std::int64_t>(i);
+// The spans of the floors, as the sustained run's roots look once decoded: 4 attributes and the two
+// a local root derives (run_id, the sampling reason), so their requests have the engine's size.
+struct floor_spans {
+  explicit floor_spans(std::size_t n) : ids(n * 24), run_ids(n * 32), count(n) {
+    using namespace tracecraft::detail;
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint8_t* id = &ids[i * 24];
+      for (int b = 0; b < 24; ++b) id[b] = static_cast<std::uint8_t>((i * 131 + static_cast<std::size_t>(b) * 7 + 1) & 0xFF);
+      for (int b = 0; b < 32; ++b) run_ids[i * 32 + static_cast<std::size_t>(b)] = "0123456789abcdef"[(id[b / 2] >> ((b & 1) ? 0 : 4)) & 15];
+    }
+    v.attrs.resize(6);
+    v.attrs[0].key = "run_id";
+    v.attrs[0].type = tc::value::type::string;
+    v.attrs[1].key = "tracecraft.sampling.reason";  // what the engine derives for a root kept by the rate
+    v.attrs[1].type = tc::value::type::string;
+    v.attrs[1].s = "rate";
+    v.attrs[2].key = "gen_ai.request.model";
+    v.attrs[2].type = tc::value::type::string;
+    v.attrs[2].s = "llama-3.1-8b-instruct";
+    v.attrs[3].key = "http.route";
+    v.attrs[3].type = tc::value::type::string;
+    v.attrs[3].s = "/v1/chat/completions";
+    v.attrs[4].key = "gen_ai.usage.output_tokens";
+    v.attrs[4].type = tc::value::type::int64;
+    v.attrs[5].key = "gen_ai.request.temperature";
+    v.attrs[5].type = tc::value::type::float64;
+    v.attrs[5].d = 0.7;
+    v.name = "decode_step";
+    v.step = tc::kind::internal;
+    v.otel = otel_internal;
+    v.trace_flags = 1;
+    now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+  // Points the one view at span i (ids, run_id and values; nothing is copied).
+  const tracecraft::detail::span_view& at(std::size_t i) {
+    v.trace_id = &ids[i * 24];
+    v.span_id = &ids[i * 24 + 16];
+    v.attrs[0].s = std::string_view(&run_ids[i * 32], 32);
+    v.attrs[4].i = static_cast<std::int64_t>(i);
     v.start_ns = now_ns + i * 1000;
     v.end_ns = v.start_ns + 500;
-    batch.add(v);
+    return v;
   }
-  const std::string body(batch.seal());
+  std::string request() {
+    tracecraft::detail::otlp_proto_batch batch(tracecraft::detail::build_resource(tc::config{}));
+    for (std::size_t i = 0; i < count; ++i) batch.add(at(i));
+    return std::string(batch.seal());
+  }
+  std::vector<std::uint8_t> ids;
+  std::vector<char> run_ids;
+  std::size_t count;
+  std::uint64_t now_ns = 0;
+  tracecraft::detail::span_view v{};
+};
+
+double user_seconds_thread() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) * 1e-6;
+}
+
+// The transport's own floor: one request as the engine builds it, posted over and over through the
+// engine's http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU
+// per span is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
+// kernel), with no draining or encoding at all.
+floor_result transport_floor(int port, const std::string& body, std::size_t spans_per_request, std::uint64_t total_spans,
+                             double rate) {
+  using namespace tracecraft::detail;
   http_options ho;
   ho.url = "http://127.0.0.1:" + std::to_string(port) + "/v1/traces";
   ho.content_type = "application/x-protobuf";
@@ -305,16 +380,103 @@ floor_result transport_floor(int port, std::size_t spans_per_request, std::uint6
   r.spans_per_request = spans_per_request;
   const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / spans_per_request);
   r.ok = t.post(body, false).status == 200;  // connects; not timed
-  auto user_seconds = [] {
-    rusage ru{};
-    getrusage(RUSAGE_THREAD, &ru);
-    return double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) * 1e-6;
-  };
-  const double c0 = cpu_seconds_thread(), u0 = user_seconds();
-  for (std::uint64_t i = 0; i < posts; ++i) r.ok = t.post(body, false).status == 200 && r.ok;
+  const double c0 = cpu_seconds_thread(), u0 = user_seconds_thread();
+  const auto start = clk::now();
+  for (std::uint64_t i = 0; i < posts; ++i) {
+    r.ok = t.post(body, false).status == 200 && r.ok;
+    pace(start, (i + 1) * spans_per_request, rate);
+  }
   r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / double(posts * spans_per_request);
-  r.user_ns_per_span = (user_seconds() - u0) * 1e9 / double(posts * spans_per_request);
+  r.user_ns_per_span = (user_seconds_thread() - u0) * 1e9 / double(posts * spans_per_request);
   return r;
+}
+
+// The kernel's floor: the same request over a plain blocking TCP socket (an HTTP/1.1 header written
+// here, the body handed to send() as it is, the sink's answer read back), no libcurl. This thread's
+// CPU per span is what loopback TCP charges the sender on this machine.
+floor_result socket_floor(int port, const std::string& body, std::size_t spans_per_request, std::uint64_t total_spans,
+                          double rate) {
+  floor_result r;
+  r.request_bytes = body.size();
+  r.spans_per_request = spans_per_request;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    r.ok = false;
+    return r;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    r.ok = false;
+    return r;
+  }
+  const std::string head = "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                           "\r\nContent-Type: application/x-protobuf\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\n\r\n";
+  auto send_all = [&](const char* p, std::size_t n) {
+    while (n > 0) {
+      const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (k <= 0) return false;
+      p += k;
+      n -= static_cast<std::size_t>(k);
+    }
+    return true;
+  };
+  // One exchange: the header and body sent, the response's header and Content-Length body read.
+  std::string in;
+  char buf[4096];
+  auto exchange = [&] {
+    if (!send_all(head.data(), head.size()) || !send_all(body.data(), body.size())) return false;
+    in.clear();
+    std::size_t need = std::string::npos;
+    for (;;) {
+      if (need == std::string::npos) {
+        const std::size_t end = in.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          const std::size_t cl = in.find("Content-Length:");
+          need = end + 4 + (cl == std::string::npos ? 0 : std::strtoull(in.c_str() + cl + 15, nullptr, 10));
+        }
+      }
+      if (need != std::string::npos && in.size() >= need) return in.compare(0, 12, "HTTP/1.1 200") == 0;
+      const ssize_t k = ::recv(fd, buf, sizeof buf, 0);
+      if (k <= 0) return false;
+      in.append(buf, static_cast<std::size_t>(k));
+    }
+  };
+  const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / spans_per_request);
+  r.ok = exchange();  // not timed
+  const double c0 = cpu_seconds_thread(), u0 = user_seconds_thread();
+  const auto start = clk::now();
+  for (std::uint64_t i = 0; i < posts && r.ok; ++i) {
+    r.ok = exchange();
+    pace(start, (i + 1) * spans_per_request, rate);
+  }
+  r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / double(posts * spans_per_request);
+  r.user_ns_per_span = (user_seconds_thread() - u0) * 1e9 / double(posts * spans_per_request);
+  ::close(fd);
+  return r;
+}
+
+// The encoder's floor: the engine's protobuf encoder writing the same spans into one request buffer
+// over and over (views already decoded, nothing sent). Thread CPU per span.
+double encode_floor(floor_spans& spans, std::uint64_t total_spans) {
+  tracecraft::detail::otlp_proto_batch batch(tracecraft::detail::build_resource(tc::config{}));
+  const std::uint64_t passes = std::max<std::uint64_t>(1, total_spans / spans.count);
+  std::size_t bytes = 0;
+  const double c0 = cpu_seconds_thread();
+  for (std::uint64_t k = 0; k < passes; ++k) {
+    batch.clear();
+    for (std::size_t i = 0; i < spans.count; ++i) batch.add(spans.at(i));
+    bytes += batch.seal().size();
+  }
+  const double ns = (cpu_seconds_thread() - c0) * 1e9 / double(passes * spans.count);
+  if (bytes == 42) std::printf(" ");  // keeps the work
+  return ns;
 }
 
 // The hand-off floor: what moving a span record from a request thread's core to the drain's
@@ -391,9 +553,10 @@ int main(int argc, char** argv) {
     else if (a == "--json") o.json = true;
     else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
     else if (a == "--drain-interval-ms" && i + 1 < argc) o.drain_interval_ms = static_cast<unsigned>(std::max(1, std::atoi(next())));
+    else if (a == "--batch" && i + 1 < argc) o.batch = static_cast<std::uint32_t>(std::max(1, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -424,15 +587,29 @@ int main(int argc, char** argv) {
     with.push_back(paced_run(o, true, port, tick_ns));
   }
   const std::uint64_t received = sink_spans(port);  // before the floor's posts
-  std::vector<floor_result> floors;
-  for (int r = 0; r < o.rounds; ++r)
-    floors.push_back(transport_floor(port, 4096, static_cast<std::uint64_t>(std::min(o.rate * o.seconds, 4e6))));
-  std::sort(floors.begin(), floors.end(), [](const floor_result& a, const floor_result& b) { return a.ns_per_span < b.ns_per_span; });
-  const floor_result fl = floors[floors.size() / 2];
+  // The floors, each the median of --rounds, interleaved so that all of them see the same minutes.
+  floor_spans spans(4096);
+  const std::string request = spans.request();
+  const std::uint64_t floor_total = static_cast<std::uint64_t>(std::min(o.rate * std::min(o.seconds, 2.0), 4e6));
+  std::vector<floor_result> floors, sockets;
+  std::vector<double> encodes;
+  const cpu_ticks floors0 = read_cpu_ticks();
+  for (int r = 0; r < o.rounds; ++r) {
+    floors.push_back(transport_floor(port, request, spans.count, floor_total, o.rate));
+    sockets.push_back(socket_floor(port, request, spans.count, floor_total, o.rate));
+    encodes.push_back(encode_floor(spans, floor_total));
+  }
+  auto by_ns = [](const floor_result& a, const floor_result& b) { return a.ns_per_span < b.ns_per_span; };
+  std::sort(floors.begin(), floors.end(), by_ns);
+  std::sort(sockets.begin(), sockets.end(), by_ns);
+  std::sort(encodes.begin(), encodes.end());
+  const floor_result fl = floors[floors.size() / 2], so = sockets[sockets.size() / 2];
+  const double enc = encodes[encodes.size() / 2];
   std::vector<handoff_result> handoffs;
   for (int r = 0; r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), 216));
   std::sort(handoffs.begin(), handoffs.end(), [](const handoff_result& a, const handoff_result& b) { return a.ns_per_record < b.ns_per_record; });
   const handoff_result ho = handoffs[handoffs.size() / 2];
+  const double floors_steal = steal_percent(floors0, read_cpu_ticks());
   std::uint64_t exported_total = 0;
   for (const auto& x : with) exported_total += x.exported;
   ::kill(sink, SIGTERM);
@@ -449,8 +626,13 @@ int main(int argc, char** argv) {
   const run_result w = median(with, [](const run_result& x) { return x.engine_cpu_s / std::max<std::uint64_t>(1, x.exported); });
   const run_result n = median(without, [](const run_result& x) { return x.p50_ns; });
   std::uint64_t worst_drops = 0;
-  for (const auto& x : with) worst_drops = std::max(worst_drops, x.dropped);
+  double steal_max = 0;
+  for (const auto& x : with) {
+    worst_drops = std::max(worst_drops, x.dropped);
+    steal_max = std::max(steal_max, x.steal_pct);
+  }
   auto per_span = [&](double seconds) { return seconds * 1e9 / double(std::max<std::uint64_t>(1, w.exported)); };
+  auto per_million = [&](std::uint64_t n) { return double(n) * 1e6 / double(std::max<std::uint64_t>(1, w.exported)); };
   const double cpu_ns_per_span = per_span(w.engine_cpu_s);
   const double cpu_s_per_million = cpu_ns_per_span / 1e3;
   if (o.json) {
@@ -462,7 +644,9 @@ int main(int argc, char** argv) {
                 "\"transport_floor_ns_per_span\":%.1f,\"transport_floor_user_ns_per_span\":%.1f,\"transport_floor_request_bytes\":%zu,"
                 "\"transport_floor_ok\":%s,\"handoff_floor_ns_per_span\":%.1f,\"handoff_full\":%llu,"
                 "\"drain_ns_per_span\":%.1f,\"drain_kernel_ns_per_span\":%.1f,\"export_ns_per_span\":%.1f,"
-                "\"export_kernel_ns_per_span\":%.1f}\n",
+                "\"export_kernel_ns_per_span\":%.1f,\"socket_floor_ns_per_span\":%.1f,\"socket_floor_user_ns_per_span\":%.1f,"
+                "\"socket_floor_ok\":%s,\"encode_floor_ns_per_span\":%.1f,\"least_engine_ns_per_span\":%.1f,"
+                "\"drain_switches_per_million\":%.0f,\"export_switches_per_million\":%.0f,\"steal_pct_max\":%.1f,\"floors_steal_pct\":%.1f}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
@@ -471,39 +655,49 @@ int main(int argc, char** argv) {
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns, static_cast<unsigned long long>(received), static_cast<unsigned long long>(exported_total),
                 fl.ns_per_span, fl.user_ns_per_span, fl.request_bytes, fl.ok ? "true" : "false", ho.ns_per_record,
                 static_cast<unsigned long long>(ho.full), per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel),
-                per_span(w.export_cpu.total), per_span(w.export_cpu.kernel));
+                per_span(w.export_cpu.total), per_span(w.export_cpu.kernel), so.ns_per_span, so.user_ns_per_span,
+                so.ok ? "true" : "false", enc, ho.ns_per_record + enc + so.ns_per_span, per_million(w.drain_cpu.switches),
+                per_million(w.export_cpu.switches), steal_max, floors_steal);
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
                 o.trace_spans > 1 ? ("traces of " + std::to_string(o.trace_spans) + " spans").c_str() : "every span a root");
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
-                  "retry_exhausted %llu), engine CPU %.1f ns/span, shutdown %s\n",
+                  "retry_exhausted %llu), engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%\n",
                   i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
                   static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
                   static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
                   static_cast<unsigned long long>(with[i].retry_exhausted),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
-                  with[i].shutdown_ok ? "ok" : "LATE");
+                  with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct);
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "
                 "(drain reading and decoding only) %.1f ns per span\n",
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)));
     std::printf("  of which the drain thread %.1f ns (%.1f in the kernel) and the export thread %.1f ns (%.1f in the kernel) "
-                "per span (from /proc, 10 ms ticks)\n",
+                "per span (from /proc, 10 ms ticks); context switches per million spans: drain %.0f, export %.0f\n",
                 per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel), per_span(w.export_cpu.total),
-                per_span(w.export_cpu.kernel));
+                per_span(w.export_cpu.kernel), per_million(w.drain_cpu.switches), per_million(w.export_cpu.switches));
     std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(received),
                 static_cast<unsigned long long>(exported_total));
-    std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted over and over through the same libcurl "
+    std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted at the same rate through the same libcurl "
                 "transport, nothing drained or encoded): %.1f ns per span, of which %.1f ns in user space%s\n",
                 fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.user_ns_per_span,
                 fl.ok ? "" : " (SOME POSTS FAILED)");
     std::printf("hand-off floor (216-byte records moved from a paced producer thread to a consumer woken every 2 ms, every "
                 "word read, no engine code): %.1f ns per span%s; with the transport floor: %.1f ns per span\n",
                 ho.ns_per_record, ho.full ? " (SOME RECORDS DID NOT FIT)" : "", ho.ns_per_record + fl.ns_per_span);
+    std::printf("socket floor (the same request at the same rate over a plain TCP socket, no libcurl): %.1f ns per span, of which %.1f ns "
+                "in user space%s\n",
+                so.ns_per_span, so.user_ns_per_span, so.ok ? "" : " (SOME EXCHANGES FAILED)");
+    std::printf("encoder floor (the same spans, already decoded, encoded into one request over and over): %.1f ns per span\n",
+                enc);
+    std::printf("least engine CPU these floors allow (hand-off + encoder + socket, no decoding, batching or libcurl): "
+                "%.1f ns per span (host steal during the floors %.1f%%)\n",
+                ho.ns_per_record + enc + so.ns_per_span, floors_steal);
   }
   return 0;
 }
