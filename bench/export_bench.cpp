@@ -16,6 +16,7 @@
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
 //                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N]
+//                                [--ring-kb KB]
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
@@ -65,6 +66,7 @@ struct options {
   int drain_cpu = -1;             // TRACECRAFT_DRAIN_CPU (the export thread inherits the pin)
   unsigned drain_interval_ms = 0;  // 0: the engine's default
   std::uint32_t batch = 4096;      // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+  std::uint32_t ring_kb = 4096;    // TRACECRAFT_RING_KB
 };
 
 double cpu_seconds_process() {
@@ -168,7 +170,7 @@ struct run_result {
 run_result paced_run(const options& o, bool exporting, int port, double tick_ns) {
   tc::config c;
   c.diagnostics = tc::log_level::error;
-  c.ring_kb = 4096;
+  c.ring_kb = o.ring_kb;
   c.max_export_batch_size = o.batch;
   c.max_queue_size = 131072;
   c.schedule_delay_ms = 200;
@@ -554,9 +556,10 @@ int main(int argc, char** argv) {
     else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
     else if (a == "--drain-interval-ms" && i + 1 < argc) o.drain_interval_ms = static_cast<unsigned>(std::max(1, std::atoi(next())));
     else if (a == "--batch" && i + 1 < argc) o.batch = static_cast<std::uint32_t>(std::max(1, std::atoi(next())));
+    else if (a == "--ring-kb" && i + 1 < argc) o.ring_kb = static_cast<std::uint32_t>(std::max(64, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--ring-kb KB]\n");
       return a == "--help" ? 0 : 2;
     }
   }
