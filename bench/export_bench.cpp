@@ -365,8 +365,8 @@ double user_seconds_thread() {
   return double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) * 1e-6;
 }
 
-// The transport's own floor: one request as the engine builds it, posted over and over through the
-// engine's http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU
+// The transport's own floor: one request as the engine builds it, posted at `rate` spans/s through
+// the engine's http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU
 // per span is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
 // kernel), with no draining or encoding at all.
 floor_result transport_floor(int port, const std::string& body, std::size_t spans_per_request, std::uint64_t total_spans,
