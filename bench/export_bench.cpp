@@ -365,6 +365,26 @@ double user_seconds_thread() {
   return double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) * 1e-6;
 }
 
+// Sends the prebuilt request (`send_one`: true when answered 200) once untimed (a connection is
+// made), then at `rate` spans/s until `total_spans` have gone or a send fails; fills r's CPU per
+// span from this thread's clocks.
+template <class Send>
+void time_sends(floor_result& r, std::uint64_t total_spans, double rate, Send&& send_one) {
+  const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / r.spans_per_request);
+  r.ok = send_one();  // not timed
+  const double c0 = cpu_seconds_thread(), u0 = user_seconds_thread();
+  const auto start = clk::now();
+  std::uint64_t sent = 0;
+  while (r.ok && sent < posts) {
+    r.ok = send_one();
+    ++sent;
+    pace(start, sent * r.spans_per_request, rate);
+  }
+  const double spans = double(std::max<std::uint64_t>(1, sent * r.spans_per_request));
+  r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / spans;
+  r.user_ns_per_span = (user_seconds_thread() - u0) * 1e9 / spans;
+}
+
 // The transport's own floor: one request as the engine builds it, posted at `rate` spans/s through
 // the engine's http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU
 // per span is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
@@ -380,16 +400,7 @@ floor_result transport_floor(int port, const std::string& body, std::size_t span
   floor_result r;
   r.request_bytes = body.size();
   r.spans_per_request = spans_per_request;
-  const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / spans_per_request);
-  r.ok = t.post(body, false).status == 200;  // connects; not timed
-  const double c0 = cpu_seconds_thread(), u0 = user_seconds_thread();
-  const auto start = clk::now();
-  for (std::uint64_t i = 0; i < posts; ++i) {
-    r.ok = t.post(body, false).status == 200 && r.ok;
-    pace(start, (i + 1) * spans_per_request, rate);
-  }
-  r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / double(posts * spans_per_request);
-  r.user_ns_per_span = (user_seconds_thread() - u0) * 1e9 / double(posts * spans_per_request);
+  time_sends(r, total_spans, rate, [&] { return t.post(body, false).status == 200; });
   return r;
 }
 
@@ -450,16 +461,7 @@ floor_result socket_floor(int port, const std::string& body, std::size_t spans_p
       in.append(buf, static_cast<std::size_t>(k));
     }
   };
-  const std::uint64_t posts = std::max<std::uint64_t>(1, total_spans / spans_per_request);
-  r.ok = exchange();  // not timed
-  const double c0 = cpu_seconds_thread(), u0 = user_seconds_thread();
-  const auto start = clk::now();
-  for (std::uint64_t i = 0; i < posts && r.ok; ++i) {
-    r.ok = exchange();
-    pace(start, (i + 1) * spans_per_request, rate);
-  }
-  r.ns_per_span = (cpu_seconds_thread() - c0) * 1e9 / double(posts * spans_per_request);
-  r.user_ns_per_span = (user_seconds_thread() - u0) * 1e9 / double(posts * spans_per_request);
+  time_sends(r, total_spans, rate, exchange);
   ::close(fd);
   return r;
 }
