@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
@@ -50,7 +49,7 @@ std::set<std::string> kept_host_ids(const std::string& path, double rate) {
 }  // namespace
 
 TEST_SUITE("sampling") {
-  TEST_CASE("ratio sampler: the kept fraction is within 3 sd over 100,000 traces, each kept trace says why and carries th") {
+  TEST_CASE("ratio sampler: over 100,000 traces exactly those with R >= T are kept, each says why and carries th") {
     const struct {
       double rate;
       const char* th;
@@ -60,16 +59,18 @@ TEST_SUITE("sampling") {
       tct::temp_dir dir;
       REQUIRE(tc::init(sampling_config(dir.file("out.jsonl"), tc::sampler_kind::parentbased_traceidratio, k.rate)) == tc::status::ok);
       const int n = 100000;
+      std::size_t due = 0;  // traces whose R >= T: exactly these must be kept
       for (int i = 0; i < n; ++i) {
         tc::span root("request", tc::kind::server);
+        due += tct::sampling_r(root.context()) >= k.t;
         tc::span child("prefill", tc::kind::llm);  // children inherit the decision
       }
       REQUIRE(tc::shutdown(20s));
       const auto st = tc::stats();
       tct::check_accounting(st);
       const double kept = static_cast<double>(st.spans_created - st.spans_sampled_out) / 2;  // root + child per kept trace
-      const double sd = std::sqrt(n * k.rate * (1 - k.rate));
-      CHECK_MESSAGE(std::abs(kept - n * k.rate) <= 3 * sd, "rate " << k.rate << " kept " << kept);
+      CHECK_MESSAGE(kept == static_cast<double>(due), "rate " << k.rate << " kept " << kept << ", R >= T " << due);
+      CHECK_MESSAGE(tct::within_5sd(kept, n, k.rate), "rate " << k.rate << " kept " << kept);  // unbiased ids
       const auto spans = tct::read_spans(dir.file("out.jsonl"));
       CHECK(spans.size() == static_cast<std::size_t>(2 * kept));
       std::size_t roots = 0;
@@ -511,7 +512,7 @@ TEST_SUITE("sampling rules") {
     CHECK(tct::find(spans, "GET /healthz") == nullptr);
   }
 
-  TEST_CASE("a rule's rate is consistent probability sampling: 3 sd, R >= T, th written; the rest at the default rate") {
+  TEST_CASE("a rule's rate is consistent probability sampling: exactly R >= T kept, th written; the rest at the default rate") {
     tct::temp_dir dir;
     auto c = sampling_config(dir.file("out.jsonl"), tc::sampler_kind::parentbased_traceidratio, 0.1);
     auto half = rule("half", 0.5);
@@ -522,9 +523,16 @@ TEST_SUITE("sampling rules") {
     c.pending_traces = 100000;
     REQUIRE(tc::init(c) == tc::status::ok);
     const int n = 20000;
+    std::size_t chat_due = 0, embed_due = 0;  // R >= T at each one's rate: exactly these are kept
     for (int i = 0; i < n; ++i) {
-      { tc::span s("chat", tc::kind::server); }
-      { tc::span s("embed", tc::kind::server); }
+      {
+        tc::span s("chat", tc::kind::server);
+        chat_due += tct::sampling_r(s.context()) >= 0x80000000000000ull;
+      }
+      {
+        tc::span s("embed", tc::kind::server);
+        embed_due += tct::sampling_r(s.context()) >= 0xe6660000000000ull;
+      }
     }
     REQUIRE(tc::shutdown(20s));
     const auto st = tc::stats();
@@ -546,8 +554,10 @@ TEST_SUITE("sampling rules") {
       }
     }
     INFO("chat " << chat << ", embed " << embed);
-    CHECK(std::abs(static_cast<double>(chat) - n * 0.5) <= 3 * std::sqrt(n * 0.25));
-    CHECK(std::abs(static_cast<double>(embed) - n * 0.1) <= 3 * std::sqrt(n * 0.09));
+    CHECK(chat == chat_due);
+    CHECK(embed == embed_due);
+    CHECK(tct::within_5sd(static_cast<double>(chat), n, 0.5));  // unbiased ids
+    CHECK(tct::within_5sd(static_cast<double>(embed), n, 0.1));
   }
 
   TEST_CASE("rules from the environment and from a JSON file; malformed rules reported with their text") {

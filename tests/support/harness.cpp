@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -211,6 +212,10 @@ std::vector<const span*> find_all(const std::vector<span>& spans, const std::str
   for (const auto& s : spans)
     if (s.name == name) r.push_back(&s);
   return r;
+}
+
+bool within_5sd(double count, double n, double p) {
+  return std::abs(count - n * p) <= 5 * std::sqrt(n * p * (1 - p));
 }
 
 }  // namespace tct

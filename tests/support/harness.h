@@ -82,4 +82,18 @@ std::string slurp(const std::string& path);
 const span* find(const std::vector<span>& spans, const std::string& name);
 std::vector<const span*> find_all(const std::vector<span>& spans, const std::string& name);
 
+/// The sampling randomness R of a context (standards §5): the low 56 bits of its trace id, read
+/// big-endian. Tests that let the engine generate ids decide each trace's fate from R exactly,
+/// so their counts do not depend on luck.
+inline std::uint64_t sampling_r(const tracecraft::span_context& c) {
+  std::uint64_t r = 0;
+  for (int i = 9; i < 16; ++i) r = (r << 8) | c.trace_id[i];
+  return r;
+}
+
+/// How far a count of `n` Bernoulli(p) trials may stray when the test only checks that the id
+/// generator is not biased: 5 sd (a false alarm about once in 1.7 million runs). Exact checks
+/// of the decision itself use sampling_r, not this.
+bool within_5sd(double count, double n, double p);
+
 }  // namespace tct
