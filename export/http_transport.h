@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-// export/http_transport.h — one persistent libcurl connection posting OTLP bodies, used by the
-// export thread only. Blocking for the caller, but abortable at once from any thread (shutdown).
+// export/http_transport.h — one persistent connection posting OTLP bodies, used by the export
+// thread only. libcurl connects (DNS, proxy tunnel, TLS) with CURLOPT_CONNECT_ONLY; the request is
+// then framed here and the body handed to the socket (or TLS) from the caller's buffer, without
+// libcurl's copy into its upload buffer. Blocking for the caller, but abortable at once from any
+// thread (shutdown).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "export/http_response.h"
 
 namespace tracecraft::detail {
 
@@ -28,7 +35,7 @@ struct http_result {
   bool aborted = false;      ///< abort() was called
   bool response_too_large = false;
   std::optional<std::uint64_t> retry_after_ms;
-  std::string error;         ///< what went wrong without an HTTP status (curl's message)
+  std::string error;         ///< what went wrong without an HTTP status
 };
 
 class http_transport {
@@ -38,27 +45,47 @@ class http_transport {
   http_transport(const http_transport&) = delete;
   http_transport& operator=(const http_transport&) = delete;
 
-  /// False when libcurl could not be set up (every post then fails without I/O).
-  bool usable() const noexcept { return multi_ != nullptr && easy_ != nullptr; }
+  /// False when libcurl or the URL could not be set up (every post then fails without I/O).
+  bool usable() const noexcept { return ok_; }
   /// POSTs `body`; `gzip` adds Content-Encoding. The response body is left in response().
   http_result post(std::string_view body, bool gzip) noexcept;
   const std::string& response() const noexcept { return response_; }
   /// From any thread: the post in progress (and every later one) returns with aborted = true.
   void abort() noexcept;
 
-  // libcurl callbacks (public for the C linkage trampolines only).
-  std::size_t on_body(const char* p, std::size_t n) noexcept;
-  std::size_t on_header(const char* p, std::size_t n) noexcept;
+  /// Connections opened so far (the first, and one after each close or failure).
+  std::uint64_t connects() const noexcept { return connects_; }
 
  private:
+  using clock = std::chrono::steady_clock;
+  enum class wait_result { ready, timeout, aborted };
+  bool open_handles() noexcept;
+  void close_handles() noexcept;
+  bool connect(clock::time_point deadline, http_result& r) noexcept;
+  void disconnect() noexcept;
+  wait_result wait(short events, clock::time_point deadline, short* revents) noexcept;
+  /// Sends all of `data`; reads an early answer when the socket becomes readable. False: stopped
+  /// (r says why, or the reader holds an answer that came before the request was sent).
+  bool send_all(const char* data, std::size_t n, clock::time_point deadline, http_result& r) noexcept;
+  /// Reads into the response reader until it is done; false on an error, timeout or abort.
+  bool receive(clock::time_point deadline, http_result& r) noexcept;
+  /// One received chunk into the reader. 1: bytes, 0: nothing yet, -1: closed or failed.
+  int read_some(http_result& r) noexcept;
+  void set_error(http_result& r, const char* what, int code) noexcept;
+  bool stale() noexcept;
+
   http_options opts_;
   void* multi_ = nullptr;   // CURLM*
-  void* easy_ = nullptr;    // CURL*
-  void* headers_ = nullptr; // curl_slist* without Content-Encoding
-  void* headers_gz_ = nullptr;
+  void* easy_ = nullptr;    // CURL*, CURLOPT_CONNECT_ONLY
+  std::string head_;        // request head up to Content-Encoding / Content-Length
+  std::string request_;     // this post's head
   std::string response_;
-  std::string retry_after_;
-  bool too_large_ = false;
+  http_response_reader reader_{response_, 0};
+  std::unique_ptr<char[]> in_;
+  int sock_ = -1;           // the connected socket (owned by libcurl), -1: not connected
+  int wake_fd_ = -1;        // eventfd: abort() makes it readable for good
+  bool ok_ = false;
+  std::uint64_t connects_ = 0;
   std::atomic<bool> abort_{false};
   char errbuf_[256] = {};
 };
