@@ -6,8 +6,8 @@
 //               spans exported, drops by reason, and the engine's CPU per exported span (process CPU
 //               minus the producers' own thread CPU; the sink's CPU is not ours and not counted).
 //   floors      what the path cannot go below on this machine, measured in the same minutes:
-//               the transport floor (a prebuilt request posted at the sustained rate through the same
-//               libcurl transport), the socket floor (the same request over a plain TCP socket), the
+//               the transport floor (a prebuilt request posted at the sustained rate through the
+//               engine's transport), the socket floor (the same request over a plain TCP socket), the
 //               encoder floor (the same spans, already decoded, encoded over and over) and the hand-off
 //               floor (records of the same size moved between two threads, no engine code).
 //   latency     the producers' per-span cost (TSC, p50/p99) with the export running, against the
@@ -386,9 +386,9 @@ void time_sends(floor_result& r, std::uint64_t total_spans, double rate, Send&& 
 }
 
 // The transport's own floor: one request as the engine builds it, posted at `rate` spans/s through
-// the engine's http_transport (libcurl, one kept-alive connection) to the same sink. This thread's CPU
-// per span is what moving the bytes costs (curl's copy into its upload buffer, loopback TCP in the
-// kernel), with no draining or encoding at all.
+// the engine's http_transport (one kept-alive connection opened by libcurl, the request framed by the
+// transport) to the same sink. This thread's CPU per span is what moving the bytes costs (loopback
+// TCP in the kernel, the transport's waits and framing), with no draining or encoding at all.
 floor_result transport_floor(int port, const std::string& body, std::size_t spans_per_request, std::uint64_t total_spans,
                              double rate) {
   using namespace tracecraft::detail;
@@ -688,7 +688,7 @@ int main(int argc, char** argv) {
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(received),
                 static_cast<unsigned long long>(exported_total));
-    std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted at the same rate through the same libcurl "
+    std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted at the same rate through the engine's "
                 "transport, nothing drained or encoded): %.1f ns per span, of which %.1f ns in user space%s\n",
                 fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.user_ns_per_span,
                 fl.ok ? "" : " (SOME POSTS FAILED)");
@@ -700,7 +700,7 @@ int main(int argc, char** argv) {
                 so.ns_per_span, so.user_ns_per_span, so.ok ? "" : " (SOME EXCHANGES FAILED)");
     std::printf("encoder floor (the same spans, already decoded, encoded into one request over and over): %.1f ns per span\n",
                 enc);
-    std::printf("least engine CPU these floors allow (hand-off + encoder + socket, no decoding, batching or libcurl): "
+    std::printf("least engine CPU these floors allow (hand-off + encoder + socket, no decoding, batching or HTTP framing): "
                 "%.1f ns per span (host steal during the floors %.1f%%)\n",
                 ho.ns_per_record + enc + so.ns_per_span, floors_steal);
   }

@@ -106,7 +106,7 @@ http_transport::http_transport(http_options opts) : opts_(std::move(opts)), read
 }
 
 http_transport::~http_transport() {
-  close_handles();
+  disconnect();
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -139,15 +139,13 @@ bool http_transport::open_handles() noexcept {
 
 // Closing the handles closes the connection (a CONNECT_ONLY connection would otherwise wait in
 // the multi handle's pool, half used, for a later connect to pick it up).
-void http_transport::close_handles() noexcept {
+void http_transport::disconnect() noexcept {
   if (easy_ != nullptr && multi_ != nullptr) curl_multi_remove_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(easy_));
   if (easy_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(easy_));
   if (multi_ != nullptr) curl_multi_cleanup(static_cast<CURLM*>(multi_));
   easy_ = multi_ = nullptr;
   sock_ = -1;
 }
-
-void http_transport::disconnect() noexcept { close_handles(); }
 
 void http_transport::abort() noexcept {
   abort_.store(true, std::memory_order_release);
@@ -178,7 +176,7 @@ bool http_transport::connect(clock::time_point deadline, http_result& r) noexcep
   errbuf_[0] = '\0';
   if (curl_multi_add_handle(m, e) != CURLM_OK) {
     r.error = "curl_multi_add_handle failed";
-    close_handles();
+    disconnect();
     return false;
   }
   CURLcode code = CURLE_OK;
@@ -198,7 +196,7 @@ bool http_transport::connect(clock::time_point deadline, http_result& r) noexcep
     if (finished) break;
     if (abort_.load(std::memory_order_acquire)) {
       r.aborted = true;
-      close_handles();
+      disconnect();
       return false;
     }
     if (clock::now() >= deadline) {
@@ -214,7 +212,7 @@ bool http_transport::connect(clock::time_point deadline, http_result& r) noexcep
     code = CURLE_COULDNT_CONNECT;
   if (code != CURLE_OK) {
     set_error(r, "Connect failure", code);
-    close_handles();
+    disconnect();
     return false;
   }
   sock_ = static_cast<int>(s);

@@ -60,9 +60,8 @@ class http_transport {
   using clock = std::chrono::steady_clock;
   enum class wait_result { ready, timeout, aborted };
   bool open_handles() noexcept;
-  void close_handles() noexcept;
   bool connect(clock::time_point deadline, http_result& r) noexcept;
-  void disconnect() noexcept;
+  void disconnect() noexcept;  // closes the connection by destroying the curl handles
   wait_result wait(short events, clock::time_point deadline, short* revents) noexcept;
   /// Sends all of `data`; reads an early answer when the socket becomes readable. False: stopped
   /// (r says why, or the reader holds an answer that came before the request was sent).
