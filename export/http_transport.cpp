@@ -90,6 +90,14 @@ std::string request_head(const http_options& o) {
   return head;
 }
 
+// The error text of a result; out of memory it stays empty (the exporter still counts the failure).
+void set_text(http_result& r, const char* text) noexcept {
+  try {
+    r.error = text;
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 http_transport::http_transport(http_options opts) : opts_(std::move(opts)), reader_(response_, opts_.max_response_bytes) {
@@ -157,25 +165,20 @@ void http_transport::abort() noexcept {
 }
 
 void http_transport::set_error(http_result& r, const char* what, int code) noexcept {
-  try {
-    if (errbuf_[0] != '\0')
-      r.error = errbuf_;
-    else
-      r.error = std::string(what) + ": " + curl_easy_strerror(static_cast<CURLcode>(code));
-  } catch (...) {
-  }
+  if (errbuf_[0] == '\0') std::snprintf(errbuf_, sizeof errbuf_, "%s: %s", what, curl_easy_strerror(static_cast<CURLcode>(code)));
+  set_text(r, errbuf_);
 }
 
 bool http_transport::connect(clock::time_point deadline, http_result& r) noexcept {
   if (easy_ == nullptr && !open_handles()) {
-    r.error = "libcurl could not be initialised";
+    set_text(r, "libcurl could not be initialised");
     return false;
   }
   CURLM* m = static_cast<CURLM*>(multi_);
   CURL* e = static_cast<CURL*>(easy_);
   errbuf_[0] = '\0';
   if (curl_multi_add_handle(m, e) != CURLM_OK) {
-    r.error = "curl_multi_add_handle failed";
+    set_text(r, "curl_multi_add_handle failed");
     disconnect();
     return false;
   }
@@ -253,7 +256,7 @@ int http_transport::read_some(http_result& r) noexcept {
   }
   const auto st = got == 0 ? reader_.eof() : reader_.feed(in_.get(), got);
   if (st == http_response_reader::state::error) {
-    r.error = reader_.error();
+    set_text(r, reader_.error());
     return -1;
   }
   return got == 0 && st == http_response_reader::state::need_more ? -1 : 1;
@@ -282,7 +285,7 @@ bool http_transport::send_all(const char* data, std::size_t n, clock::time_point
     }
     if (w == wait_result::timeout) {
       std::snprintf(errbuf_, sizeof errbuf_, "Operation timed out after %u milliseconds sending the request", opts_.timeout_ms);
-      r.error = errbuf_;
+      set_text(r, errbuf_);
       return false;
     }
     if ((rev & POLLIN) != 0) {  // an answer before the whole request (413, or a closing server)
@@ -308,7 +311,7 @@ bool http_transport::receive(clock::time_point deadline, http_result& r) noexcep
     if (w == wait_result::timeout) {
       std::snprintf(errbuf_, sizeof errbuf_, "Operation timed out after %u milliseconds with %zu bytes of the answer received",
                     opts_.timeout_ms, response_.size());
-      r.error = errbuf_;
+      set_text(r, errbuf_);
       return false;
     }
   }
@@ -330,7 +333,7 @@ http_result http_transport::post(std::string_view body, bool gzip) noexcept {
     return r;
   }
   if (!ok_) {
-    r.error = head_.empty() ? "the endpoint URL cannot be used" : "libcurl could not be initialised";
+    set_text(r, head_.empty() ? "the endpoint URL cannot be used" : "libcurl could not be initialised");
     return r;
   }
   const clock::time_point deadline =
@@ -340,7 +343,7 @@ http_result http_transport::post(std::string_view body, bool gzip) noexcept {
   try {
     request_.assign(head_).append(length);
   } catch (...) {
-    r.error = "out of memory";
+    set_text(r, "out of memory");
     return r;
   }
   for (int attempt = 0;; ++attempt) {
@@ -382,7 +385,7 @@ http_result http_transport::post(std::string_view body, bool gzip) noexcept {
       r = http_result{};
       continue;
     }
-    if (r.error.empty()) r.error = "the connection failed without an answer";
+    if (r.error.empty()) set_text(r, "the connection failed without an answer");
     return r;
   }
 }
