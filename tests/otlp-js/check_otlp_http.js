@@ -34,8 +34,11 @@ const received = new Map();
 const files = fs.readdirSync(dir).filter((f) => /^req-\d+\.(pb|json)$/.test(f)).sort();
 const wantJson = mode === 'json';
 const wantGzip = mode === 'proto-gzip';
+const ports = new Set();
 for (const f of files) {
-  const hdr = JSON.parse(fs.readFileSync(path.join(dir, f.replace(/\.(pb|json)$/, '.headers.json')), 'utf8')).headers;
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, f.replace(/\.(pb|json)$/, '.headers.json')), 'utf8'));
+  const hdr = meta.headers;
+  ports.add(meta.remotePort);
   const ct = hdr['content-type'];
   if (ct !== (wantJson ? 'application/json' : 'application/x-protobuf')) fail(f, `Content-Type ${ct}`);
   if ((hdr['content-encoding'] === 'gzip') !== wantGzip) fail(f, `Content-Encoding ${hdr['content-encoding']}`);
@@ -51,6 +54,8 @@ for (const f of files) {
   }
 }
 if (files.length === 0) fail(dir, 'no requests received');
+// The requests follow each other within a second: one kept-alive connection carries them all.
+if (ports.size !== 1) fail(dir, `${files.length} requests came over ${ports.size} connections, not one kept-alive connection`);
 
 const backup = new Map();
 fs.readFileSync(backupPath, 'utf8').split('\n').filter(Boolean).forEach((line, i) => collect(JSON.parse(line), backup, `backup line ${i + 1}`));
@@ -68,4 +73,4 @@ if (errors.length) {
   console.error(`FAIL (${mode}): ${errors.length} problem(s) in ${files.length} requests`);
   process.exit(1);
 }
-console.log(`ok (${mode}): ${files.length} HTTP requests, ${received.size} spans, each equal field for field to the JSONL backup`);
+console.log(`ok (${mode}): ${files.length} HTTP requests over one connection, ${received.size} spans, each equal field for field to the JSONL backup`);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // A small OTLP/HTTP receiver in Node for the interop test: it accepts the engine's real HTTP
 // posts, gunzips them, and stores each body (DIR/req-N.pb or DIR/req-N.json) with its headers
-// (DIR/req-N.headers.json). It answers with an ExportTraceServiceResponse encoded by the official
-// OpenTelemetry definitions. Decoding and checking happen afterwards (check_otlp_http.js).
+// and the client's port (DIR/req-N.headers.json; one port: one connection). It answers with an
+// ExportTraceServiceResponse encoded by the official OpenTelemetry definitions. Decoding and
+// checking happen afterwards (check_otlp_http.js).
 //
 // Usage: node receiver.js DIR PORT_FILE [TLS_DIR]   (TLS_DIR: https with ca.pem, server.pem,
 //        server.key, and a client certificate signed by ca.pem required: mutual TLS)
@@ -33,7 +34,7 @@ const handler = (req, res) => {
     const json = (req.headers['content-type'] || '').startsWith('application/json');
     const id = String(n++).padStart(4, '0');
     fs.writeFileSync(path.join(dir, `req-${id}.${json ? 'json' : 'pb'}`), body);
-    fs.writeFileSync(path.join(dir, `req-${id}.headers.json`), JSON.stringify({ headers: req.headers, wireBytes }));
+    fs.writeFileSync(path.join(dir, `req-${id}.headers.json`), JSON.stringify({ headers: req.headers, wireBytes, remotePort: req.socket.remotePort }));
     if (json) {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(Response.toObject(Response.fromObject({}))));
     } else {
