@@ -17,6 +17,7 @@
 
 #include "core/diag.h"
 #include "core/hex.h"
+#include "ring/drain_pacing.h"
 #include "ring/record.h"
 #include "sampler/consistent.h"
 #include "redact/json_payload.h"
@@ -1055,9 +1056,11 @@ void engine::drain_main() noexcept {
   using namespace std::chrono;
   auto next_refine = steady_clock::now() + seconds(1);
   auto refine_every = seconds(1);
-  std::uint32_t idle_ms = cfg.drain_interval_ms;
+  std::uint32_t sleep_ms = cfg.drain_interval_ms;
+  auto last_busy = steady_clock::now();
   for (;;) {
     const bool any = drain_pass(false);
+    if (any) last_busy = steady_clock::now();
     if (steady_clock::now() >= next_refine) {
       refine_clock(clock);
       if (refine_every < seconds(60)) refine_every *= 2;
@@ -1080,9 +1083,12 @@ void engine::drain_main() noexcept {
       continue;
     }
     if (stop) break;
-    // Sleep between passes: a drain that chases producers record by record slows them 5-10x.
-    idle_ms = any ? cfg.drain_interval_ms : std::min<std::uint32_t>(idle_ms * 2 + 1, 50);
-    wake.wait_for(lk, milliseconds(idle_ms));
+    // Sleep between passes (ring/drain_pacing.h): the interval while records flow or lately did,
+    // backing off to 50 ms after a second with none.
+    const auto idle_for = duration_cast<milliseconds>(steady_clock::now() - last_busy).count();
+    sleep_ms = drain_pacing::sleep_ms(any, static_cast<std::uint64_t>(std::max<decltype(idle_for)>(idle_for, 0)), sleep_ms,
+                                      cfg.drain_interval_ms);
+    wake.wait_for(lk, milliseconds(sleep_ms));
   }
   {
     std::unique_lock<std::mutex> lk(mu);

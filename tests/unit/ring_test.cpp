@@ -5,7 +5,9 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <vector>
 
+#include "ring/drain_pacing.h"
 #include "ring/spsc_ring.h"
 
 using namespace tracecraft::detail;
@@ -118,5 +120,24 @@ TEST_SUITE("ring") {
     }
     producer.join();
     CHECK(expect == n);
+  }
+
+  TEST_CASE("the drain keeps its interval while records flow or lately did, then backs off to 50 ms") {
+    using P = drain_pacing;
+    // Busy, or idle for under a second: the interval (a burst between two passes finds it awake).
+    CHECK(P::sleep_ms(true, 0, 2, 2) == 2);
+    CHECK(P::sleep_ms(true, 5000, 50, 2) == 2);  // records again after a long idle: back at once
+    CHECK(P::sleep_ms(false, 3, 2, 2) == 2);
+    CHECK(P::sleep_ms(false, 999, 2, 2) == 2);
+    // Idle for a second: doubling from the interval, up to 50 ms.
+    std::uint32_t s = 2;
+    std::vector<std::uint32_t> seen;
+    for (int i = 0; i < 7; ++i) seen.push_back(s = P::sleep_ms(false, 1000 + 10 * i, s, 2));
+    CHECK(seen == std::vector<std::uint32_t>{5, 11, 23, 47, 50, 50, 50});
+    // Never below the configured interval, even one above 50 ms.
+    CHECK(P::sleep_ms(false, 5000, 1000, 1000) == 1000);
+    CHECK(P::sleep_ms(false, 10, 1000, 1000) == 1000);
+    CHECK(P::sleep_ms(false, 5000, 40, 30) == 50);
+    CHECK(P::sleep_ms(false, 5000, 0xFFFFFFFFu, 2) == 50);  // no overflow
   }
 }
