@@ -1060,8 +1060,9 @@ void engine::drain_main() noexcept {
   auto last_busy = steady_clock::now();
   for (;;) {
     const bool any = drain_pass(false);
-    if (any) last_busy = steady_clock::now();
-    if (steady_clock::now() >= next_refine) {
+    const auto now = steady_clock::now();
+    if (any) last_busy = now;
+    if (now >= next_refine) {
       refine_clock(clock);
       if (refine_every < seconds(60)) refine_every *= 2;
       next_refine = steady_clock::now() + refine_every;
@@ -1085,9 +1086,8 @@ void engine::drain_main() noexcept {
     if (stop) break;
     // Sleep between passes (ring/drain_pacing.h): the interval while records flow or lately did,
     // backing off to 50 ms after a second with none.
-    const auto idle_for = duration_cast<milliseconds>(steady_clock::now() - last_busy).count();
-    sleep_ms = drain_pacing::sleep_ms(any, static_cast<std::uint64_t>(std::max<decltype(idle_for)>(idle_for, 0)), sleep_ms,
-                                      cfg.drain_interval_ms);
+    const auto idle_for = static_cast<std::uint64_t>(duration_cast<milliseconds>(now - last_busy).count());
+    sleep_ms = drain_pacing::sleep_ms(any, idle_for, sleep_ms, cfg.drain_interval_ms);
     wake.wait_for(lk, milliseconds(sleep_ms));
   }
   {
