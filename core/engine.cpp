@@ -1297,7 +1297,13 @@ status init(const config& cfg) noexcept {
   const detail::clock_calibration calib = detail::calibrate_clock();
   engine* e = nullptr;
   try {
-    e = new engine(cfg);
+    if (cfg.proxy) {
+      e = new engine(cfg);
+    } else {  // built by hand: the proxies come from the environment, as libcurl would take them
+      config with_proxy = cfg;
+      with_proxy.proxy = detail::proxy_from_environment();
+      e = new engine(with_proxy);
+    }
   } catch (...) {
     return status::out_of_memory;
   }

@@ -27,6 +27,10 @@
 
 namespace tracecraft::detail {
 
+/// The proxy variables of the process environment (core/env.cpp, the one reader of the
+/// environment), for a configuration built by hand that left `proxy` unset.
+proxy_settings proxy_from_environment() noexcept;
+
 /// Sample reasons stored in span_data::sample_reason.
 /// Why a trace was kept (`tracecraft.sampling.reason` on its local root); 16 + i: sampling rule i.
 enum sample_reason : std::uint8_t { reason_none = 0, reason_rate = 1, reason_parent = 2, reason_error = 3, reason_slow = 4, reason_rule = 16 };

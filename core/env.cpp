@@ -18,6 +18,7 @@
 #include <simdjson.h>
 
 #include "core/diag.h"
+#include "export/otlp_policy.h"
 #include "redact/json_payload.h"
 #include "redact/redactor.h"
 #include "sampler/rules.h"
@@ -467,6 +468,12 @@ struct var_def {
         [](const config& c) { constexpr bool traces = true; SHOW }                                            \
   }
 
+#define TC_PROXY_VAR(NAME, FIELD, MEANING)                                                                    \
+  var_def {                                                                                                    \
+    NAME, "", MEANING, [](const char*, const std::string& v, config& c, sink&) { c.proxy->FIELD = trim(v); },   \
+        [](const config& c) { return c.proxy ? detail::hide_credentials(c.proxy->FIELD) : std::string(); }                 \
+  }
+
 const var_def k_vars[] = {
     {"OTEL_SDK_DISABLED", "false", "true turns the engine into a no-op (one branch per span)",
      [](const char* n, const std::string& v, config& c, sink& s) { parse_bool(n, v, c.disabled, false, s); },
@@ -684,6 +691,14 @@ const var_def k_vars[] = {
      [](const config& c) { return show_double(c.export_rate); }},
     TC_UINT_VAR("TRACECRAFT_EXPORT_BURST", export_burst, 0, 100000000, 0, "spans the rate limit lets through at once (0: one second's worth)"),
     TC_UINT_VAR("TRACECRAFT_EXPORT_MAX_REQUEST_BYTES", export_max_request_bytes, 1024, 1073741824, 67108864, "request size limit before compression; bigger batches are split"),
+    // Proxies, as libcurl reads them: the capitalised form first, so the lowercase one wins.
+    TC_PROXY_VAR("HTTPS_PROXY", https_proxy, "proxy for an https:// endpoint (CONNECT tunnel); https_proxy wins"),
+    TC_PROXY_VAR("https_proxy", https_proxy, "proxy for an https:// endpoint (CONNECT tunnel)"),
+    TC_PROXY_VAR("http_proxy", http_proxy, "proxy for an http:// endpoint (requests in absolute form); HTTP_PROXY is not read, as by libcurl"),
+    TC_PROXY_VAR("ALL_PROXY", all_proxy, "proxy when the scheme's own is unset; all_proxy wins"),
+    TC_PROXY_VAR("all_proxy", all_proxy, "proxy when the scheme's own is unset"),
+    TC_PROXY_VAR("NO_PROXY", no_proxy, "hosts reached directly (names match as domain suffixes, addresses with /bits, * = all); no_proxy wins"),
+    TC_PROXY_VAR("no_proxy", no_proxy, "hosts reached directly (names match as domain suffixes, addresses with /bits, * = all)"),
 };
 
 // Standard variables a later version reads: said once instead of silently ignored.
@@ -703,19 +718,27 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+// The proxy variables libcurl reads (HTTP_PROXY in capitals is not one: libcurl ignores it, as a
+// CGI program's request header could set it).
+bool is_proxy_variable(const std::string& name) {
+  static const char* const names[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"};
+  return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return name == n; });
+}
+
 std::map<std::string, std::string> collect(const char* const* envp) {
   std::map<std::string, std::string> env;
   for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
     const char* eq = std::strchr(*e, '=');
     if (eq == nullptr) continue;
     std::string name(*e, static_cast<std::size_t>(eq - *e));
-    if (name.rfind("OTEL_", 0) == 0 || name.rfind("TRACECRAFT_", 0) == 0) env[name] = eq + 1;
+    if (name.rfind("OTEL_", 0) == 0 || name.rfind("TRACECRAFT_", 0) == 0 || is_proxy_variable(name)) env[name] = eq + 1;
   }
   return env;
 }
 
 config load(const char* const* envp, std::vector<config_problem>* problems, std::map<std::string, bool>& invalid) {
   config c;
+  c.proxy.emplace();  // what the environment says, even when it says nothing
   sink s{problems, &invalid};
   const auto env = collect(envp);
   for (const var_def& d : k_vars) {
@@ -802,6 +825,16 @@ std::string redaction_summary(const config& c, std::vector<std::string>* problem
     return "unknown (out of memory)";
   }
 }
+
+namespace detail {
+proxy_settings proxy_from_environment() noexcept {
+  try {
+    return load_config(environ, nullptr).proxy.value_or(proxy_settings{});
+  } catch (...) {
+    return {};
+  }
+}
+}  // namespace detail
 
 status init() noexcept {
   std::vector<config_problem> problems;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // export/http_transport.cpp — libcurl's multi interface connects one easy handle with
-// CURLOPT_CONNECT_ONLY (name resolution on curl's resolver thread, a proxy tunnel, TLS and its
+// CURLOPT_CONNECT_ONLY (name resolution on curl's resolver thread, the proxy, TLS and its
 // certificates all stay libcurl's); the request is then framed here and written with
 // curl_easy_send straight from the caller's buffer. A posted body through libcurl's own HTTP
 // code was copied into its upload buffer first: 36-46 ns of the export thread's CPU per span
@@ -64,9 +64,20 @@ std::string url_part(CURLU* u, CURLUPart what, unsigned flags = 0) {
   return r;
 }
 
+// Whether requests go to an HTTP proxy in absolute form: an http:// endpoint through an http://
+// or https:// proxy. Through a socks proxy, or to an https:// endpoint, the connection reaches the
+// collector itself (a socks hand-off or a CONNECT tunnel) and the request is as without a proxy.
+bool proxied_in_absolute_form(const http_options& o) {
+  if (o.proxy.empty()) return false;
+  const std::string endpoint = split_url(o.url).scheme, proxy = split_url(o.proxy).scheme;
+  return endpoint == "http" && (proxy == "http" || proxy == "https");
+}
+
 // The request head up to the per-request lines: request line, Host, credentials from the URL,
 // User-Agent, Content-Type and the configured headers. Empty when the URL cannot be parsed.
-std::string request_head(const http_options& o) {
+// `absolute`: the request line names the whole URL (credentials left out) and the proxy's own
+// credentials, if its URL has any, go in Proxy-Authorization.
+std::string request_head(const http_options& o, bool absolute) {
   CURLU* u = curl_url();
   if (u == nullptr) return {};
   std::string head;
@@ -76,7 +87,18 @@ std::string request_head(const http_options& o) {
     if (target.empty()) target = "/";
     const std::string query = url_part(u, CURLUPART_QUERY);
     if (!query.empty()) target += "?" + query;
-    head = "POST " + target + " HTTP/1.1\r\nHost: " + host + (port.empty() ? "" : ":" + port) + "\r\n";
+    const std::string authority = host + (port.empty() ? "" : ":" + port);
+    if (absolute) target = "http://" + authority + target;
+    head = "POST " + target + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+    if (absolute) {
+      CURLU* pu = curl_url();
+      if (pu != nullptr && curl_url_set(pu, CURLUPART_URL, o.proxy.c_str(), 0) == CURLUE_OK) {
+        const std::string puser = url_part(pu, CURLUPART_USER, CURLU_URLDECODE);
+        if (!puser.empty())
+          head += "Proxy-Authorization: Basic " + base64(puser + ":" + url_part(pu, CURLUPART_PASSWORD, CURLU_URLDECODE)) + "\r\n";
+      }
+      curl_url_cleanup(pu);
+    }
     bool has_auth = false;
     for (const auto& kv : o.headers) has_auth = has_auth || (kv.first.size() == 13 && strncasecmp(kv.first.c_str(), "authorization", 13) == 0);
     const std::string user = url_part(u, CURLUPART_USER, CURLU_URLDECODE);
@@ -104,8 +126,9 @@ http_transport::http_transport(http_options opts) : opts_(std::move(opts)), read
   global_init();
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   in_.reset(new (std::nothrow) char[k_in_bytes]);
+  absolute_form_ = proxied_in_absolute_form(opts_);
   try {
-    head_ = request_head(opts_);
+    head_ = request_head(opts_, absolute_form_);
     request_.reserve(head_.size() + 64);
   } catch (...) {
     head_.clear();
@@ -131,7 +154,11 @@ bool http_transport::open_handles() noexcept {
   curl_easy_setopt(e, CURLOPT_URL, opts_.url.c_str());
   curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));  // ALPN offers http/1.1 only
-  curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);  // through a proxy, a tunnel: the framing is ours
+  // The proxy is decided by the exporter (no_proxy included): libcurl reads no variable itself.
+  curl_easy_setopt(e, CURLOPT_PROXY, opts_.proxy.c_str());
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+  // In absolute form, CONNECT_ONLY stops at the proxy's socket; otherwise a proxy is tunnelled.
+  curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, absolute_form_ ? 0L : 1L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf_);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.timeout_ms));

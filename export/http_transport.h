@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // export/http_transport.h — one persistent connection posting OTLP bodies, used by the export
-// thread only. libcurl connects (DNS, proxy tunnel, TLS) with CURLOPT_CONNECT_ONLY; the request is
+// thread only. libcurl connects (DNS, proxy, TLS) with CURLOPT_CONNECT_ONLY; the request is
 // then framed here and the body handed to the socket (or TLS) from the caller's buffer, without
 // libcurl's copy into its upload buffer. Blocking for the caller, but abortable at once from any
 // thread (shutdown).
@@ -27,6 +27,10 @@ struct http_options {
   std::uint32_t timeout_ms = 10000;                          ///< per request, 0 = none
   std::string ca_file, cert_file, key_file;                  ///< TLS (PEM paths), empty = curl's defaults
   std::string user_agent;
+  /// The proxy (choose_proxy in otlp_policy.h), "" = directly; libcurl reads no variable itself.
+  /// An http:// endpoint goes through an http(s):// proxy as requests in absolute form, like any
+  /// HTTP client's; an https:// endpoint through a CONNECT tunnel; socks proxies carry either.
+  std::string proxy;
   std::size_t max_response_bytes = 4u << 20;                 ///< standards §2: 4 MiB
 };
 
@@ -55,6 +59,8 @@ class http_transport {
 
   /// Connections opened so far (the first, and one after each close or failure).
   std::uint64_t connects() const noexcept { return connects_; }
+  /// Requests go to an HTTP proxy in absolute form (http:// endpoint, http(s):// proxy).
+  bool absolute_form() const noexcept { return absolute_form_; }
 
  private:
   using clock = std::chrono::steady_clock;
@@ -84,6 +90,7 @@ class http_transport {
   int sock_ = -1;           // the connected socket (owned by libcurl), -1: not connected
   int wake_fd_ = -1;        // eventfd: abort() makes it readable for good
   bool ok_ = false;
+  bool absolute_form_ = false;
   std::uint64_t connects_ = 0;
   std::atomic<bool> abort_{false};
   char errbuf_[256] = {};

@@ -76,7 +76,8 @@ class otlp_exporter final : public exporter {
     o.cert_file = cfg.otlp_client_certificate;
     o.key_file = cfg.otlp_client_key;
     o.user_agent = std::string("TraceCraft-OTLP-Exporter-Cpp/") + version();
-    url_ = o.url;
+    o.proxy = choose_proxy(o.url, cfg.proxy.value_or(proxy_settings{}));
+    url_ = hide_credentials(o.url);  // for messages: credentials in the URL are never logged
     opts_ = std::move(o);
   }
 
@@ -98,8 +99,9 @@ class otlp_exporter final : public exporter {
       thread_alive_.store(true, std::memory_order_release);
       start_called_.store(true, std::memory_order_release);
       thread_ = std::thread([this] { export_main(); });
-      diag(log_level::info, "otlp exporter: sending to %s (%s%s)", url_.c_str(), json_ ? "http/json" : "http/protobuf",
-           gzip_ ? ", gzip" : "");
+      const std::string via = opts_.proxy.empty() ? std::string() : ", through the proxy " + hide_credentials(opts_.proxy);
+      diag(log_level::info, "otlp exporter: sending to %s (%s%s%s)", url_.c_str(),
+           json_ ? "http/json" : "http/protobuf", gzip_ ? ", gzip" : "", via.c_str());
     } catch (...) {
       thread_alive_.store(false, std::memory_order_release);
       start_called_.store(true, std::memory_order_release);

@@ -2,6 +2,9 @@
 // export/otlp_policy.cpp — see otlp_policy.h.
 #include "export/otlp_policy.h"
 
+#include <arpa/inet.h>
+#include <strings.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -246,6 +249,124 @@ export_response parse_export_response(std::string_view body, bool json) noexcept
   } catch (...) {
     return export_response{false, 0, {}};
   }
+}
+
+url_parts split_url(std::string_view url) {
+  url_parts r;
+  const std::size_t colon = url.find("://");
+  std::string_view rest = url;
+  if (colon != std::string_view::npos) {
+    r.scheme.assign(url.substr(0, colon));
+    for (char& c : r.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    rest = url.substr(colon + 3);
+  }
+  rest = rest.substr(0, std::min(rest.find_first_of("/?#"), rest.size()));  // the authority
+  const std::size_t at = rest.rfind('@');
+  if (at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (!rest.empty() && rest.front() == '[') {
+    const std::size_t close = rest.find(']');
+    r.host.assign(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
+  } else {
+    r.host.assign(rest.substr(0, std::min(rest.find(':'), rest.size())));
+  }
+  return r;
+}
+
+namespace {
+
+// An IPv4 or IPv6 address in network order; `len` 4 or 16, 0 when `s` is not an address.
+struct ip_addr {
+  unsigned char b[16] = {};
+  int len = 0;
+};
+ip_addr parse_ip(std::string_view s) noexcept {
+  ip_addr a;
+  char buf[64];
+  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = s.substr(1, s.size() - 2);
+  if (s.empty() || s.size() >= sizeof buf) return a;
+  std::memcpy(buf, s.data(), s.size());
+  buf[s.size()] = '\0';
+  if (inet_pton(AF_INET, buf, a.b) == 1) a.len = 4;
+  else if (inet_pton(AF_INET6, buf, a.b) == 1) a.len = 16;
+  return a;
+}
+
+// `entry` ("addr" or "addr/bits") covers `host`: the first bits (all without /bits) are equal.
+bool ip_entry_matches(const ip_addr& host, std::string_view entry) noexcept {
+  const std::size_t slash = entry.find('/');
+  const ip_addr net = parse_ip(entry.substr(0, slash));
+  if (net.len == 0 || net.len != host.len) return false;
+  int bits = net.len * 8;
+  if (slash != std::string_view::npos) {
+    int v = 0;
+    if (!parse_uint(entry.substr(slash + 1), v) || v > net.len * 8) return false;
+    if (v > 0) bits = v;  // "/0" is the whole address, as libcurl reads it
+  }
+  const int whole = bits / 8, rest = bits % 8;
+  if (std::memcmp(host.b, net.b, static_cast<std::size_t>(whole)) != 0) return false;
+  if (rest == 0) return true;
+  const unsigned mask = (0xffu << (8 - rest)) & 0xffu;
+  return (host.b[whole] & mask) == (net.b[whole] & mask);
+}
+
+bool iequal(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || strncasecmp(a.data(), b.data(), a.size()) == 0);
+}
+
+}  // namespace
+
+bool no_proxy_matches(std::string_view host, std::string_view no_proxy) noexcept {
+  auto blank = [](char c) { return c == ' ' || c == '\t'; };
+  std::size_t a = 0, b = no_proxy.size();
+  while (a < b && blank(no_proxy[a])) ++a;
+  while (b > a && blank(no_proxy[b - 1])) --b;
+  if (no_proxy.substr(a, b - a) == "*") return true;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const ip_addr ip = parse_ip(host);
+  if (ip.len == 0 && !host.empty() && host.back() == '.') host.remove_suffix(1);
+  std::size_t i = 0;
+  while (i < no_proxy.size()) {
+    while (i < no_proxy.size() && (blank(no_proxy[i]) || no_proxy[i] == ',')) ++i;
+    std::size_t j = i;
+    while (j < no_proxy.size() && !blank(no_proxy[j]) && no_proxy[j] != ',') ++j;
+    std::string_view entry = no_proxy.substr(i, j - i);
+    i = j;
+    if (entry.empty()) continue;
+    if (ip.len != 0) {
+      if (ip_entry_matches(ip, entry)) return true;
+      continue;
+    }
+    if (entry.back() == '.') entry.remove_suffix(1);
+    if (!entry.empty() && entry.front() == '.') entry.remove_prefix(1);
+    if (entry.empty() || entry.size() > host.size()) continue;
+    if (entry.size() == host.size()) {
+      if (iequal(entry, host)) return true;
+    } else if (host[host.size() - entry.size() - 1] == '.' && iequal(entry, host.substr(host.size() - entry.size()))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string choose_proxy(std::string_view url, const proxy_settings& env) {
+  const url_parts u = split_url(url);
+  std::string_view p = u.scheme == "https" ? env.https_proxy : u.scheme == "http" ? env.http_proxy : std::string_view();
+  if (p.empty()) p = env.all_proxy;
+  if (p.empty() || no_proxy_matches(u.host, env.no_proxy)) return {};
+  std::string r(p);
+  if (r.find("://") == std::string::npos) r.insert(0, "http://");
+  return r;
+}
+
+std::string hide_credentials(std::string_view url) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const std::size_t at = url.substr(0, end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  std::string r(url.substr(0, start));
+  r.append("***").append(url.substr(at));
+  return r;
 }
 
 }  // namespace tracecraft::detail

@@ -9,12 +9,36 @@
 #include <string>
 #include <string_view>
 
+#include "tracecraft/config.h"
+
 namespace tracecraft::detail {
+
+using tracecraft::proxy_settings;
 
 /// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used verbatim (an empty path becomes "/"); otherwise
 /// OTEL_EXPORTER_OTLP_ENDPOINT is a base to which "v1/traces" is appended after exactly one "/";
 /// neither set: http://localhost:4318/v1/traces.
 std::string compose_traces_endpoint(std::string_view traces_endpoint, std::string_view base_endpoint);
+
+/// The proxy `url` is reached through ("" = directly), by libcurl's rules: the scheme's variable,
+/// else all_proxy; none when no_proxy matches the host. A proxy given without a scheme is http://.
+std::string choose_proxy(std::string_view url, const proxy_settings& env);
+
+/// libcurl's no_proxy rule: "*" alone matches every host; otherwise entries separated by commas
+/// and/or blanks. A name entry matches the host case-insensitively, whole or as a domain suffix
+/// ("example.com" and ".example.com" match www.example.com, not notexample.com; trailing dots
+/// ignored). An address entry, with an optional /bits prefix length, matches an IPv4 or IPv6 host
+/// ("[::1]" or "::1"); names never match addresses.
+bool no_proxy_matches(std::string_view host, std::string_view no_proxy) noexcept;
+
+/// A URL's scheme (lowercase, "" when it has none) and host (IPv6 without brackets).
+struct url_parts {
+  std::string scheme, host;
+};
+url_parts split_url(std::string_view url);
+
+/// `url` with any user name and password in it replaced by "***" (for logs and tracecraft-envcheck).
+std::string hide_credentials(std::string_view url);
 
 /// What to do with an HTTP response status.
 enum class http_outcome : std::uint8_t { success, retry, rejected, too_large };

@@ -207,6 +207,31 @@ TEST_SUITE("environment") {
     CHECK(by_var.count("OTEL_EXPORTER_OTLP_TRACES_HEADERS") == 1);
   }
 
+  TEST_CASE("load_config: the proxy variables as libcurl reads them; credentials never shown") {
+    const char* env[] = {"HTTP_PROXY=http://upper:1",  // not read: libcurl ignores it
+                         "https_proxy=http://lower:2", "HTTPS_PROXY=http://upper:3",
+                         "ALL_PROXY=socks5h://all:4", "NO_PROXY=a", "no_proxy=b, .c", nullptr};
+    std::vector<tc::config_problem> problems;
+    const tc::config c = tc::load_config(env, &problems);
+    CHECK(problems.empty());
+    REQUIRE(c.proxy.has_value());
+    CHECK(c.proxy->http_proxy.empty());
+    CHECK(c.proxy->https_proxy == "http://lower:2");  // the lowercase form wins
+    CHECK(c.proxy->all_proxy == "socks5h://all:4");
+    CHECK(c.proxy->no_proxy == "b, .c");
+    const char* none[] = {nullptr};
+    const tc::config d = tc::load_config(none, nullptr);
+    REQUIRE(d.proxy.has_value());  // read, and empty: no proxy
+    CHECK(d.proxy->http_proxy.empty());
+    CHECK_FALSE(tc::config{}.proxy.has_value());  // built by hand: init() reads the environment
+
+    tct::temp_dir dir;
+    auto r = run(TC_ENVCHECK_PATH, {}, {"http_proxy=http://user:s3cret@proxy.corp:3128"}, dir.path);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("http://***@proxy.corp:3128") != std::string::npos);
+    CHECK(r.out.find("s3cret") == std::string::npos);
+  }
+
   TEST_CASE("the demo warns once per bad variable on stderr and still runs on defaults") {
     tct::temp_dir dir;
     std::vector<std::string> env;

@@ -3,7 +3,8 @@
 # The engine's OTLP output, checked by the official OpenTelemetry JavaScript definitions.
 # Usage: run_check.sh json FIXTURE DEMO   (JSONL lines from the fixture and from a demo run)
 #        run_check.sh proto PROTO_FIXTURE (protobuf batches against their JSON encoding)
-#        run_check.sh http FIXTURE         (real OTLP/HTTP posts to a Node receiver: protobuf, JSON, gzip)
+#        run_check.sh http FIXTURE         (real OTLP/HTTP posts to a Node receiver: protobuf, JSON, gzip,
+#                                           mutual TLS, and through a forward proxy)
 #        run_check.sh sdk SINK             (the official JS SDK's OTLP/HTTP exporter into tracecraft-sink)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,6 +64,37 @@ case "$1" in
       echo "FAIL: the receiver requires a client certificate, yet a request without one got through"; exit 1
     fi
     echo "ok (mTLS): a request without the client certificate is refused by the receiver"
+
+    # Through a strict forward proxy (proxy.js), configured by the proxy variables only (the
+    # fixture's configuration leaves them to the environment). The http:// endpoint names a host
+    # only the proxy resolves; CONNECT is refused except to the TLS receiver's port.
+    noproxy=(env -u http_proxy -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY)
+    for case in http https direct; do
+      mkdir -p "$tmp/px-$case" "$tmp/pxlog-$case"
+      if [ $case = https ]; then
+        node "$here/receiver.js" "$tmp/px-$case" "$tmp/px-$case.port" "$tls" & receiver=$!
+      else
+        node "$here/receiver.js" "$tmp/px-$case" "$tmp/px-$case.port" & receiver=$!
+      fi
+      for _ in $(seq 100); do [ -s "$tmp/px-$case.port" ] && break; sleep 0.05; done
+      rport=$(cat "$tmp/px-$case.port")
+      node "$here/proxy.js" "$tmp/pxlog-$case" "$tmp/pxlog-$case.port" "$rport" "$rport" & proxy=$!
+      for _ in $(seq 100); do [ -s "$tmp/pxlog-$case.port" ] && break; sleep 0.05; done
+      purl="http://127.0.0.1:$(cat "$tmp/pxlog-$case.port")"
+      case $case in
+        http) "${noproxy[@]}" http_proxy="http://tc:s%3Acret@${purl#http://}" \
+                "$2" "$tmp/px-$case.jsonl" "http://otlp-collector.invalid:$rport" proto ;;
+        https) "${noproxy[@]}" https_proxy="$purl" \
+                "$2" "$tmp/px-$case.jsonl" "https://127.0.0.1:$rport" proto "$tls/ca.pem" "$tls/client.pem" "$tls/client.key" ;;
+        direct) "${noproxy[@]}" http_proxy="$purl" no_proxy="localhost, 127.0.0.0/8" \
+                "$2" "$tmp/px-$case.jsonl" "http://127.0.0.1:$rport" proto ;;
+      esac
+      kill "$proxy" "$receiver"; wait "$proxy" "$receiver" || true
+      node "$here/check_otlp_http.js" "$tmp/px-$case" "$tmp/px-$case.jsonl" proto
+    done
+    node "$here/check_proxy_log.js" "$tmp/pxlog-http/proxy.log" absolute "http://otlp-collector.invalid:$(cat "$tmp/px-http.port")/v1/traces" "tc:s:cret"
+    node "$here/check_proxy_log.js" "$tmp/pxlog-https/proxy.log" tunnel "127.0.0.1:$(cat "$tmp/px-https.port")"
+    node "$here/check_proxy_log.js" "$tmp/pxlog-direct/proxy.log" none
     ;;
   sdk)
     "$2" --port 0 --port-file "$tmp/sink.port" --out "$tmp/sink.jsonl" --quiet & sink=$!

@@ -86,7 +86,8 @@ class script_server {
     ::close(fd_);
     thread_.join();
   }
-  std::string url(const std::string& path = "/v1/traces") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path = "/v1/traces") const { return "http://" + authority() + path; }
+  std::string authority() const { return "127.0.0.1:" + std::to_string(port_); }
   void record(const request& r) {
     std::lock_guard<std::mutex> lk(mu);
     requests.push_back(r);
@@ -282,5 +283,89 @@ TEST_SUITE("http transport") {
     const auto seen = s.seen();
     REQUIRE(seen.size() == 1);
     CHECK(seen[0].head.find("\r\nAuthorization: Basic dXNlcjpwQHNz\r\n") != std::string::npos);  // user:p@ss
+  }
+
+  TEST_CASE("through an HTTP proxy an http:// endpoint is requested in absolute form, kept alive") {
+    script_server proxy([](int fd, int, script_server& self) {
+      ++self.connections;
+      request r;
+      while (read_request(fd, r)) {
+        self.record(r);
+        send_str(fd, k_ok);
+      }
+    });
+    // The collector's name resolves nowhere: only the proxy is ever connected to.
+    http_options o = options("http://collector.invalid:4318/v1/traces?x=1");
+    o.proxy = "http://pu:p%40ss@" + proxy.authority();
+    {
+      http_transport t(o);
+      CHECK(t.absolute_form());
+      for (int i = 0; i < 3; ++i) {
+        const http_result r = t.post("body" + std::to_string(i), false);
+        CHECK(r.status == 200);
+        CHECK(r.error.empty());
+      }
+      CHECK(t.connects() == 1);
+    }
+    CHECK(proxy.connections == 1);
+    const auto seen = proxy.seen();
+    REQUIRE(seen.size() == 3);
+    CHECK(seen[0].head.rfind("POST http://collector.invalid:4318/v1/traces?x=1 HTTP/1.1\r\n", 0) == 0);
+    CHECK(seen[0].head.find("\r\nHost: collector.invalid:4318\r\n") != std::string::npos);
+    CHECK(seen[0].head.find("\r\nProxy-Authorization: Basic cHU6cEBzcw==\r\n") != std::string::npos);  // pu:p@ss
+    CHECK(seen[0].head.find("\r\nx-tenant: a b\r\n") != std::string::npos);
+    CHECK(seen[2].body == "body2");
+
+    o.proxy = "http://" + proxy.authority();  // no credentials: no Proxy-Authorization
+    http_transport bare(o);
+    CHECK(bare.post("x", false).status == 200);
+    CHECK(proxy.seen().back().head.find("Proxy-Authorization") == std::string::npos);
+  }
+
+  TEST_CASE("an https:// endpoint goes through a CONNECT tunnel; a proxy that refuses it fails the connection") {
+    script_server proxy([](int fd, int, script_server& self) {
+      request r;
+      if (!read_request(fd, r, true)) return;
+      self.record(r);
+      send_str(fd, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+    });
+    http_options o = options("https://collector.invalid:4318/v1/traces", 2000);
+    o.proxy = "http://" + proxy.authority();
+    http_transport t(o);
+    CHECK_FALSE(t.absolute_form());
+    const http_result r = t.post("x", false);
+    CHECK(r.status == 0);
+    CHECK_FALSE(r.error.empty());
+    const auto seen = proxy.seen();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].head.rfind("CONNECT collector.invalid:4318 HTTP/1.1\r\n", 0) == 0);
+
+    o.url = "http://collector.invalid:4318/v1/traces";
+    o.proxy = "socks5h://127.0.0.1:1";  // a socks proxy reaches the collector itself: origin form
+    CHECK_FALSE(http_transport(o).absolute_form());
+  }
+
+  TEST_CASE("libcurl reads no proxy variable itself: without a proxy chosen, the collector is reached directly") {
+    script_server s([](int fd, int, script_server& self) {
+      request r;
+      if (!read_request(fd, r)) return;
+      self.record(r);
+      send_str(fd, k_ok);
+    });
+    std::string bad;
+    {
+      script_server gone([](int, int, script_server&) {});
+      bad = "http://" + gone.authority();  // nothing listens there once it is gone
+    }
+    ::setenv("http_proxy", bad.c_str(), 1);
+    ::setenv("all_proxy", bad.c_str(), 1);
+    http_transport t(options(s.url(), 2000));
+    const http_result r = t.post("x", false);
+    ::unsetenv("http_proxy");
+    ::unsetenv("all_proxy");
+    CHECK(r.status == 200);
+    CHECK_FALSE(t.absolute_form());
+    REQUIRE(s.seen().size() == 1);
+    CHECK(s.seen()[0].head.rfind("POST /v1/traces HTTP/1.1\r\n", 0) == 0);
   }
 }

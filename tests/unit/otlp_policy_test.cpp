@@ -71,4 +71,82 @@ TEST_SUITE("otlp policy") {
     CHECK(taken >= 990);  // ~1000 per second sustained
     CHECK(taken <= 1000);
   }
+
+  TEST_CASE("split_url: scheme, host without credentials, port or brackets") {
+    CHECK(split_url("http://c:4318/v1/traces").host == "c");
+    CHECK(split_url("HTTPS://User:p@ss@Collector.Example:443?x").scheme == "https");
+    CHECK(split_url("HTTPS://User:p@ss@Collector.Example:443?x").host == "Collector.Example");
+    CHECK(split_url("http://[::1]:4318/").host == "::1");
+    CHECK(split_url("proxy.corp:3128").scheme.empty());
+    CHECK(split_url("http://10.0.0.1").host == "10.0.0.1");
+  }
+
+  TEST_CASE("hide_credentials: user name and password never shown") {
+    CHECK(hide_credentials("http://user:secret@proxy:3128") == "http://***@proxy:3128");
+    CHECK(hide_credentials("user:s@cret@proxy:3128/") == "***@proxy:3128/");
+    CHECK(hide_credentials("http://proxy:3128/a@b") == "http://proxy:3128/a@b");  // an @ in the path is not userinfo
+    CHECK(hide_credentials("http://proxy:3128") == "http://proxy:3128");
+    CHECK(hide_credentials("").empty());
+  }
+
+  TEST_CASE("no_proxy: libcurl's rules for names") {
+    CHECK(no_proxy_matches("anything", "*"));
+    CHECK(no_proxy_matches("anything", " * "));
+    CHECK_FALSE(no_proxy_matches("anything", "*.example.com"));  // no globs: "*" only alone
+    CHECK_FALSE(no_proxy_matches("anything", ""));
+    CHECK(no_proxy_matches("example.com", "example.com"));
+    CHECK(no_proxy_matches("www.example.com", "example.com"));
+    CHECK(no_proxy_matches("www.example.com", ".example.com"));
+    CHECK(no_proxy_matches("WWW.Example.COM", "example.com"));
+    CHECK(no_proxy_matches("example.com.", "example.com"));
+    CHECK(no_proxy_matches("example.com", "example.com."));
+    CHECK_FALSE(no_proxy_matches("notexample.com", "example.com"));
+    CHECK_FALSE(no_proxy_matches("example.com", "www.example.com"));
+    CHECK_FALSE(no_proxy_matches("example.org", "example.com"));
+    CHECK(no_proxy_matches("collector", "localhost,collector"));
+    CHECK(no_proxy_matches("collector", "localhost collector"));   // blanks separate too
+    CHECK(no_proxy_matches("collector", " localhost ,, collector ,"));
+    CHECK(no_proxy_matches("otel.svc.cluster.local", "foo,.cluster.local"));
+    CHECK_FALSE(no_proxy_matches("collector", "collector.svc"));
+    CHECK_FALSE(no_proxy_matches("collector", "10.0.0.0/8"));  // names never match addresses
+  }
+
+  TEST_CASE("no_proxy: addresses and prefix lengths, IPv4 and IPv6") {
+    CHECK(no_proxy_matches("127.0.0.1", "127.0.0.1"));
+    CHECK_FALSE(no_proxy_matches("127.0.0.2", "127.0.0.1"));
+    CHECK(no_proxy_matches("10.1.2.3", "10.0.0.0/8"));
+    CHECK_FALSE(no_proxy_matches("11.1.2.3", "10.0.0.0/8"));
+    CHECK(no_proxy_matches("192.168.5.9", "192.168.4.0/23"));
+    CHECK_FALSE(no_proxy_matches("192.168.6.9", "192.168.4.0/23"));
+    CHECK(no_proxy_matches("10.1.2.3", "10.1.2.3/32"));
+    CHECK_FALSE(no_proxy_matches("10.1.2.3", "10.0.0.0/33"));  // not a prefix length: no match
+    CHECK_FALSE(no_proxy_matches("10.1.2.3", "10.0.0.0/x"));
+    CHECK_FALSE(no_proxy_matches("127.0.0.1", "localhost"));  // no name lookups
+    CHECK(no_proxy_matches("::1", "::1"));
+    CHECK(no_proxy_matches("[::1]", "::1"));
+    CHECK(no_proxy_matches("fd00::5", "fd00::/8"));
+    CHECK_FALSE(no_proxy_matches("fe80::5", "fd00::/8"));
+    CHECK_FALSE(no_proxy_matches("::ffff:10.0.0.1", "10.0.0.0/8"));  // families never mix
+    CHECK_FALSE(no_proxy_matches("10.0.0.1", "::/0"));
+  }
+
+  TEST_CASE("choose_proxy: the scheme's variable, then all_proxy, unless no_proxy covers the host") {
+    // proxy_settings{http_proxy, https_proxy, all_proxy, no_proxy}
+    const std::string t = "http://c:4318/v1/traces", ts = "https://c/v1/traces";
+    CHECK(choose_proxy(t, proxy_settings{}).empty());
+    CHECK(choose_proxy(t, proxy_settings{"", "http://sec:3128", "", ""}).empty());  // https_proxy is not for http://
+    CHECK(choose_proxy(ts, proxy_settings{"", "http://sec:3128", "", ""}) == "http://sec:3128");
+    CHECK(choose_proxy(t, proxy_settings{"plain:3128", "", "", ""}) == "http://plain:3128");  // no scheme: http://
+    CHECK(choose_proxy(t, proxy_settings{"plain:3128", "", "socks5h://all:1080", ""}) == "http://plain:3128");
+    CHECK(choose_proxy(t, proxy_settings{"", "http://sec:3128", "socks5h://all:1080", ""}) == "socks5h://all:1080");
+    CHECK(choose_proxy("HTTP://c:4318/v1/traces", proxy_settings{"", "", "socks5h://all:1080", ""}) == "socks5h://all:1080");
+    const proxy_settings skip_c{"http://p:1", "http://sec:3128", "", "c"};
+    CHECK(choose_proxy(t, skip_c).empty());
+    CHECK(choose_proxy(ts, skip_c).empty());
+    CHECK(choose_proxy("https://d.c/v1/traces", skip_c).empty());  // a subdomain of c
+    CHECK(choose_proxy("https://dc/v1/traces", skip_c) == "http://sec:3128");
+    const proxy_settings loopback{"", "", "socks5h://all:1080", "127.0.0.0/8"};
+    CHECK(choose_proxy("http://127.0.0.1:4318/v1/traces", loopback).empty());
+    CHECK(choose_proxy("http://[::1]:4318/v1/traces", loopback) == "socks5h://all:1080");
+  }
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,14 @@ enum class redaction_mode : std::uint8_t {
 enum class processor_order : std::uint8_t {
   safety,      ///< redact every span as the drain reads it, before any decision
   efficiency,  ///< decide first; redact only what is exported
+};
+
+/// The proxy variables libcurl reads, for the OTLP exporter (README, "Proxies"). Empty = unset.
+struct proxy_settings {
+  std::string http_proxy;   ///< http_proxy (lowercase only, as libcurl): http:// endpoints
+  std::string https_proxy;  ///< https_proxy, else HTTPS_PROXY: https:// endpoints
+  std::string all_proxy;    ///< all_proxy, else ALL_PROXY: when the scheme's own is unset
+  std::string no_proxy;     ///< no_proxy, else NO_PROXY: hosts reached directly
 };
 
 /// Diagnostic verbosity (`TRACECRAFT_LOG_LEVEL`).
@@ -114,6 +123,7 @@ struct config {
   double export_rate = 0;                      ///< TRACECRAFT_EXPORT_RATE, spans/s (0: unlimited)
   std::uint32_t export_burst = 0;              ///< TRACECRAFT_EXPORT_BURST, spans (0: one second's worth)
   std::uint32_t export_max_request_bytes = 67108864;  ///< TRACECRAFT_EXPORT_MAX_REQUEST_BYTES (before compression)
+  std::optional<proxy_settings> proxy;  ///< http_proxy, https_proxy, all_proxy, no_proxy; unset: init() reads them
 
   // PII and secret redaction (redact/), on the drain thread.
   bool redact = true;                                   ///< TRACECRAFT_REDACT
