@@ -131,6 +131,7 @@ thread_state* attach(std::uint32_t gen) noexcept {
   thread_state* ts = thread_state::create(e->ring_bytes);
   if (ts == nullptr) return nullptr;
   ts->gen = gen;
+  ts->ring.set_doorbell(&e->bell);
   if (auto* old = static_cast<thread_state*>(t_tls.state)) {  // belonged to an earlier engine
     old->closed.store(true, std::memory_order_release);
     old->release();

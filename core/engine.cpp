@@ -1059,6 +1059,7 @@ void engine::drain_main() noexcept {
   std::uint32_t sleep_ms = cfg.drain_interval_ms;
   auto last_busy = steady_clock::now();
   for (;;) {
+    const std::uint32_t rung = bell.seen();  // a ring from here on cuts the next sleep short
     const bool any = drain_pass(false);
     const auto now = steady_clock::now();
     if (any) last_busy = now;
@@ -1088,7 +1089,8 @@ void engine::drain_main() noexcept {
     // backing off to 50 ms after a second with none.
     const auto idle_for = static_cast<std::uint64_t>(duration_cast<milliseconds>(now - last_busy).count());
     sleep_ms = drain_pacing::sleep_ms(any, idle_for, sleep_ms, cfg.drain_interval_ms);
-    wake.wait_for(lk, milliseconds(sleep_ms));
+    lk.unlock();
+    if (bell.wait(rung, milliseconds(sleep_ms))) bell_wakes.store(bell_wakes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   {
     std::unique_lock<std::mutex> lk(mu);
@@ -1201,6 +1203,7 @@ stats_snapshot engine::snapshot() noexcept {
     }
   }
   s.drain_passes = passes.load(std::memory_order_relaxed);
+  s.drain_early_wakes = bell_wakes.load(std::memory_order_relaxed);
   s.running = running.load(std::memory_order_relaxed);
   s.drain_alive = drain_alive.load(std::memory_order_relaxed);
   return s;
@@ -1348,7 +1351,7 @@ bool flush(std::chrono::milliseconds deadline) noexcept {
   // Exporters that wait for the network give up a little before the caller does.
   const auto margin = std::min<std::chrono::steady_clock::duration>(deadline / 5, std::chrono::milliseconds(100));
   e->flush_until = std::max(e->flush_until, until - margin);
-  e->wake.notify_one();
+  e->bell.ring();
   return e->done.wait_until(lk, until, [&] {
     return e->flush_completed >= mine || !e->drain_alive.load(std::memory_order_acquire);
   }) && e->flush_completed >= mine && e->last_flush_ok;
@@ -1367,7 +1370,7 @@ bool shutdown(std::chrono::milliseconds deadline) noexcept {
   e->stop = true;
   // Exporters stop sending a little before the deadline, so the drain can finish on time.
   e->final_until = until - std::min<std::chrono::steady_clock::duration>(deadline / 5, std::chrono::milliseconds(100));
-  e->wake.notify_one();
+  e->bell.ring();
   const bool finished = e->done.wait_until(lk, until, [&] { return !e->drain_alive.load(std::memory_order_acquire); });
   if (!finished) {
     // Give up on time: whatever is still pending is counted, and the drain counts nothing more.

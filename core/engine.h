@@ -83,10 +83,11 @@ struct engine final : tail_sink {
   std::atomic<std::uint64_t> tail_kept{0};
   std::atomic<std::uint64_t> tail_pending{0};    ///< traces in the table (drain writes)
   std::atomic<std::uint64_t> passes{0};
+  std::atomic<std::uint64_t> bell_wakes{0};      ///< sleeps cut short by the doorbell (drain writes)
 
   // ---- lifecycle -----------------------------------------------------------------------
-  std::mutex mu;  ///< guards the fields below and the condition variables
-  std::condition_variable wake;   ///< drain waits here between passes
+  std::mutex mu;  ///< guards the fields below and the condition variable
+  doorbell bell;  ///< the drain sleeps on it between passes; rung by producers past half a ring, flush, shutdown
   std::condition_variable done;   ///< flush/shutdown callers wait here
   std::uint64_t flush_requested = 0, flush_completed = 0;
   bool last_flush_ok = true;  ///< every exporter had sent everything when flush_completed moved

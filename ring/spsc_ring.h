@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ring/doorbell.h"
 #include "ring/record.h"
 #include "tracecraft/trace.h"
 
@@ -15,7 +16,8 @@ namespace tracecraft::detail {
 /// One producer thread writes records, the drain thread reads them. Indices are monotonic 64-bit
 /// byte counts; a record never wraps (a pad record fills the tail instead). The producer and the
 /// consumer indices live on separate 128-byte lines and each side caches the other's index, so
-/// the producer touches shared memory only when its cached view says the ring is full [quill].
+/// the producer touches shared memory only when its cached view says the ring is past half full
+/// [quill]; then, if it still is, it rings the drain's doorbell (once per drain progress).
 ///
 /// Invariant: read_ <= write_ <= read_ + capacity; every record is 8-byte aligned and its
 /// header's size is a multiple of 8.
@@ -23,9 +25,11 @@ class spsc_ring {
  public:
   /// `buf` has `capacity` bytes (a power of two >= 4096), owned by the caller.
   spsc_ring(unsigned char* buf, std::size_t capacity) noexcept
-      : buf_(buf), cap_(capacity), mask_(capacity - 1) {}
+      : buf_(buf), cap_(capacity), mask_(capacity - 1), half_(capacity / 2) {}
 
   std::size_t capacity() const noexcept { return cap_; }
+  /// Before the first record: the doorbell the producer rings when the ring passes half full.
+  void set_doorbell(doorbell* bell) noexcept { bell_ = bell; }
   /// Largest record accepted: a quarter of the ring, so one big record cannot starve the rest.
   std::size_t max_record() const noexcept { return cap_ / 4; }
 
@@ -39,9 +43,11 @@ class spsc_ring {
     std::size_t pos = static_cast<std::size_t>(w & mask_);
     const std::size_t tail = cap_ - pos;
     const std::size_t need = n <= tail ? n : tail + n;
-    if (w + need - r_cached_ > cap_) {
+    if (w + need - r_cached_ > half_) {  // past half full by the last read position seen
       // Pairs with the release store in release(): the consumer is done with those bytes.
       r_cached_ = read_.load(std::memory_order_acquire);
+      // Still past half: wake the drain, once per position it has read to (ring/doorbell.h).
+      if (w + need - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
       if (w + need - r_cached_ > cap_) return nullptr;
     }
     if (n > tail) {  // pad the tail, start the record at offset 0
@@ -52,6 +58,11 @@ class spsc_ring {
     }
     w_pending_ = w;
     return buf_ + pos;
+  }
+
+  TC_NOINLINE_COLD void ring_bell() noexcept {
+    r_rung_ = r_cached_;
+    bell_->ring();
   }
 
   /// Publishes the record reserved last.
@@ -100,10 +111,13 @@ class spsc_ring {
   unsigned char* const buf_;
   const std::size_t cap_;
   const std::uint64_t mask_;
+  const std::uint64_t half_;
   alignas(128) std::atomic<std::uint64_t> write_{0};
   std::uint64_t w_local_ = 0;
   std::uint64_t w_pending_ = 0;
   std::uint64_t r_cached_ = 0;
+  std::uint64_t r_rung_ = ~std::uint64_t{0};  // the read position the bell was last rung at
+  doorbell* bell_ = nullptr;
   alignas(128) std::atomic<std::uint64_t> read_{0};
   std::uint64_t r_local_ = 0;
 };

@@ -2,11 +2,13 @@
 // The SPSC ring: wrap-around with pad records, full detection, record size limit, concurrent use.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "ring/doorbell.h"
 #include "ring/drain_pacing.h"
 #include "ring/spsc_ring.h"
 
@@ -139,5 +141,56 @@ TEST_SUITE("ring") {
     CHECK(P::sleep_ms(false, 10, 1000, 1000) == 1000);
     CHECK(P::sleep_ms(false, 5000, 40, 30) == 50);
     CHECK(P::sleep_ms(false, 5000, 0xFFFFFFFFu, 2) == 50);  // no overflow
+  }
+
+  TEST_CASE("a producer rings the doorbell once when its ring passes half full, again after the drain read") {
+    auto buf = std::make_unique<unsigned char[]>(4096);
+    spsc_ring r(buf.get(), 4096);
+    doorbell bell;
+    r.set_doorbell(&bell);
+    for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 1));  // exactly half: no ring
+    CHECK(bell.rings() == 0);
+    REQUIRE(put(r, 8, 1));  // past half
+    CHECK(bell.rings() == 1);
+    while (put(r, 8, 1)) {
+    }
+    CHECK(bell.rings() == 1);  // not again until the drain has moved, full ring included
+    CHECK_FALSE(put(r, 8, 1));
+    CHECK(bell.rings() == 1);
+    take(r);
+    for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 2));
+    CHECK(bell.rings() == 1);
+    REQUIRE(put(r, 8, 2));
+    CHECK(bell.rings() == 2);
+    spsc_ring quiet(buf.get(), 4096);  // no doorbell set: the same writes never ring
+    while (put(quiet, 512, 3)) {
+    }
+    CHECK(bell.rings() == 2);
+  }
+
+  TEST_CASE("doorbell: a ring wakes the sleeper at once, never lost when it comes first") {
+    using namespace std::chrono;
+    doorbell bell;
+    auto t0 = steady_clock::now();
+    CHECK_FALSE(bell.wait(bell.seen(), milliseconds(30)));  // nobody rang: the timeout
+    CHECK(steady_clock::now() - t0 >= milliseconds(25));
+
+    const std::uint32_t seen = bell.seen();
+    bell.ring();  // before the wait: the wait must not sleep
+    t0 = steady_clock::now();
+    CHECK(bell.wait(seen, seconds(30)));
+    CHECK(steady_clock::now() - t0 < seconds(5));
+
+    for (int i = 0; i < 50; ++i) {  // while asleep: woken long before the 30 s timeout
+      const std::uint32_t s2 = bell.seen();
+      std::thread ringer([&] {
+        std::this_thread::sleep_for(microseconds(i * 40));
+        bell.ring();
+      });
+      t0 = steady_clock::now();
+      CHECK(bell.wait(s2, seconds(30)));
+      CHECK(steady_clock::now() - t0 < seconds(5));
+      ringer.join();
+    }
   }
 }

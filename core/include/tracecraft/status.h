@@ -86,6 +86,7 @@ struct stats_snapshot {
   std::uint32_t threads = 0;             ///< producer threads with a live ring
   std::uint64_t ring_bytes = 0;          ///< memory held by rings
   std::uint64_t drain_passes = 0;
+  std::uint64_t drain_early_wakes = 0;   ///< drain sleeps cut short: a ring passed half full (or flush, shutdown)
   bool running = false;
   bool drain_alive = false;
   std::uint32_t exporter_count = 0;
