@@ -4,8 +4,8 @@
 // half full (spsc_ring), so a burst larger than what one drain interval leaves room for is read
 // while it is being written instead of overflowing; flush() and shutdown() ring it too.
 //
-// ring() is a relaxed-cost RMW plus, only while the drain sleeps, one FUTEX_WAKE system call (it
-// never waits for anything). A wake-up can never be lost: the waiter publishes `sleeping_` and then
+// ring() is one atomic increment plus, only while the drain sleeps, one FUTEX_WAKE system call
+// (it never waits for anything). A wake-up can never be lost: the waiter publishes `sleeping_` and then
 // re-reads the sequence, the ringer bumps the sequence and then reads `sleeping_` (both seq_cst),
 // so at least one of them sees the other; and FUTEX_WAIT itself sleeps only while the word still
 // holds the value the waiter last saw.
@@ -44,7 +44,7 @@ class doorbell {
     sleeping_.store(false, std::memory_order_relaxed);
     return seq_.load(std::memory_order_acquire) != seen;
   }
-  /// How often ring() was called (for tests and stats).
+  /// How often ring() was called (for tests).
   std::uint32_t rings() const noexcept { return seq_.load(std::memory_order_relaxed); }
 
  private:

@@ -120,18 +120,21 @@ http_options options(const std::string& url, std::uint32_t timeout_ms = 5000) {
 
 const std::string k_ok = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 2\r\n\r\nok";
 
+// A collector (or proxy) that answers 200 to every request, keeping the connection alive.
+void keep_alive_ok(int fd, int, script_server& self) {
+  ++self.connections;
+  request r;
+  while (read_request(fd, r)) {
+    self.record(r);
+    send_str(fd, k_ok);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("http transport") {
   TEST_CASE("one kept-alive connection carries every request; the request is framed exactly") {
-    script_server s([](int fd, int, script_server& self) {
-      ++self.connections;
-      request r;
-      while (read_request(fd, r)) {
-        self.record(r);
-        send_str(fd, k_ok);
-      }
-    });
+    script_server s(keep_alive_ok);
     http_transport t(options(s.url("/base/v1/traces?x=1")));
     REQUIRE(t.usable());
     const std::string body(300000, 'b');
@@ -286,14 +289,7 @@ TEST_SUITE("http transport") {
   }
 
   TEST_CASE("through an HTTP proxy an http:// endpoint is requested in absolute form, kept alive") {
-    script_server proxy([](int fd, int, script_server& self) {
-      ++self.connections;
-      request r;
-      while (read_request(fd, r)) {
-        self.record(r);
-        send_str(fd, k_ok);
-      }
-    });
+    script_server proxy(keep_alive_ok);
     // The collector's name resolves nowhere: only the proxy is ever connected to.
     http_options o = options("http://collector.invalid:4318/v1/traces?x=1");
     o.proxy = "http://pu:p%40ss@" + proxy.authority();
