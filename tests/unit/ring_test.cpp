@@ -150,17 +150,17 @@ TEST_SUITE("ring") {
     r.set_doorbell(&bell);
     for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 1));  // exactly half: no ring
     CHECK(bell.rings() == 0);
-    REQUIRE(put(r, 8, 1));  // past half
+    REQUIRE(put(r, 16, 1));  // past half
     CHECK(bell.rings() == 1);
-    while (put(r, 8, 1)) {
+    while (put(r, 16, 1)) {
     }
     CHECK(bell.rings() == 1);  // not again until the drain has moved, full ring included
-    CHECK_FALSE(put(r, 8, 1));
+    CHECK_FALSE(put(r, 16, 1));
     CHECK(bell.rings() == 1);
     take(r);
     for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 2));
     CHECK(bell.rings() == 1);
-    REQUIRE(put(r, 8, 2));
+    REQUIRE(put(r, 16, 2));
     CHECK(bell.rings() == 2);
     spsc_ring quiet(buf.get(), 4096);  // no doorbell set: the same writes never ring
     while (put(quiet, 512, 3)) {
