@@ -251,18 +251,34 @@ export_response parse_export_response(std::string_view body, bool json) noexcept
   }
 }
 
+namespace {
+
+// Where a URL's authority starts (after "scheme://", or 0) and where its user information ends
+// (the last '@' before the path; npos without one), and the authority's end.
+struct authority_span {
+  std::size_t start, userinfo_end, end;
+};
+authority_span find_authority(std::string_view url) noexcept {
+  const std::size_t scheme = url.find("://");
+  authority_span a{};
+  a.start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  a.end = std::min(url.find_first_of("/?#", a.start), url.size());
+  const std::size_t at = url.substr(0, a.end).rfind('@');
+  a.userinfo_end = at != std::string_view::npos && at >= a.start ? at : std::string_view::npos;
+  return a;
+}
+
+}  // namespace
+
 url_parts split_url(std::string_view url) {
   url_parts r;
-  const std::size_t colon = url.find("://");
-  std::string_view rest = url;
-  if (colon != std::string_view::npos) {
-    r.scheme.assign(url.substr(0, colon));
+  const authority_span a = find_authority(url);
+  if (a.start > 0) {
+    r.scheme.assign(url.substr(0, a.start - 3));
     for (char& c : r.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    rest = url.substr(colon + 3);
   }
-  rest = rest.substr(0, std::min(rest.find_first_of("/?#"), rest.size()));  // the authority
-  const std::size_t at = rest.rfind('@');
-  if (at != std::string_view::npos) rest = rest.substr(at + 1);
+  const std::size_t from = a.userinfo_end == std::string_view::npos ? a.start : a.userinfo_end + 1;
+  std::string_view rest = url.substr(from, a.end - from);
   if (!rest.empty() && rest.front() == '[') {
     const std::size_t close = rest.find(']');
     r.host.assign(rest.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1));
@@ -321,8 +337,7 @@ bool no_proxy_matches(std::string_view host, std::string_view no_proxy) noexcept
   while (a < b && blank(no_proxy[a])) ++a;
   while (b > a && blank(no_proxy[b - 1])) --b;
   if (no_proxy.substr(a, b - a) == "*") return true;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const ip_addr ip = parse_ip(host);
+  const ip_addr ip = parse_ip(host);  // "[::1]" included
   if (ip.len == 0 && !host.empty() && host.back() == '.') host.remove_suffix(1);
   std::size_t i = 0;
   while (i < no_proxy.size()) {
@@ -359,13 +374,10 @@ std::string choose_proxy(std::string_view url, const proxy_settings& env) {
 }
 
 std::string hide_credentials(std::string_view url) {
-  const std::size_t scheme = url.find("://");
-  const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
-  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
-  const std::size_t at = url.substr(0, end).rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
-  std::string r(url.substr(0, start));
-  r.append("***").append(url.substr(at));
+  const authority_span a = find_authority(url);
+  if (a.userinfo_end == std::string_view::npos) return std::string(url);
+  std::string r(url.substr(0, a.start));
+  r.append("***").append(url.substr(a.userinfo_end));
   return r;
 }
 
