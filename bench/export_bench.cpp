@@ -80,10 +80,12 @@ double cpu_seconds_thread() {
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-// CPU seconds used so far by this process's threads named `name` (/proc, clock-tick resolution),
-// and of those the seconds in the kernel (for the export thread: mostly loopback TCP).
+// CPU seconds used so far by this process's threads named `name`: the total from the scheduler's
+// own count (/proc/.../schedstat, nanoseconds), and of it the share in the kernel (for the export
+// thread: mostly loopback TCP), which only the clock-tick counts of /proc/.../stat split out.
 struct thread_cpu {
   double total = 0, kernel = 0;
+  bool precise = true;  // every total came from schedstat (false: from 10 ms ticks)
   std::uint64_t switches = 0;  // context switches, voluntary (sleeps, waits) and not
 };
 thread_cpu thread_cpu_by_name(const char* name) {
@@ -116,8 +118,18 @@ thread_cpu thread_cpu_by_name(const char* name) {
         const char* p = std::strrchr(buf, ')');  // fields after the command name
         unsigned long long ut = 0, st = 0;
         if (p != nullptr && std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
-          cpu.total += double(ut + st) / double(hz);
-          cpu.kernel += double(st) / double(hz);
+          double total = double(ut + st) / double(hz);
+          const double kernel_share = ut + st > 0 ? double(st) / double(ut + st) : 0.0;
+          unsigned long long run_ns = 0;
+          bool exact = false;
+          if (FILE* g = std::fopen((base + "/schedstat").c_str(), "r")) {
+            exact = std::fscanf(g, "%llu", &run_ns) == 1;
+            std::fclose(g);
+          }
+          if (exact) total = double(run_ns) * 1e-9;
+          cpu.precise = cpu.precise && exact;
+          cpu.total += total;
+          cpu.kernel += total * kernel_share;
         }
       }
     }
@@ -303,49 +315,68 @@ struct floor_result {
   bool ok = true;
 };
 
-// The spans of the floors, as the sustained run's roots look once decoded: 4 attributes and the two
-// a local root derives (run_id, the sampling reason), so their requests have the engine's size.
+// The spans of the floors, as the sustained run's spans look once decoded. K = 1: every span a root
+// with 4 attributes and the two a local root derives (run_id, the sampling reason). K > 1: traces of
+// K - 1 children with the 4 attributes and a root ("request", server) with the derived two only. So
+// the floors' requests have the engine's size for the same --trace-spans.
 struct floor_spans {
-  explicit floor_spans(std::size_t n) : ids(n * 24), run_ids(n * 32), count(n) {
+  floor_spans(std::size_t n, std::uint64_t k) : ids(n * 24), run_ids(n * 32), count(n), per_trace(std::max<std::uint64_t>(1, k)) {
     using namespace tracecraft::detail;
     for (std::size_t i = 0; i < n; ++i) {
       std::uint8_t* id = &ids[i * 24];
       for (int b = 0; b < 24; ++b) id[b] = static_cast<std::uint8_t>((i * 131 + static_cast<std::size_t>(b) * 7 + 1) & 0xFF);
       for (int b = 0; b < 32; ++b) run_ids[i * 32 + static_cast<std::size_t>(b)] = "0123456789abcdef"[(id[b / 2] >> ((b & 1) ? 0 : 4)) & 15];
     }
-    v.attrs.resize(6);
-    v.attrs[0].key = "run_id";
-    v.attrs[0].type = tc::value::type::string;
-    v.attrs[1].key = "tracecraft.sampling.reason";  // what the engine derives for a root kept by the rate
-    v.attrs[1].type = tc::value::type::string;
-    v.attrs[1].s = "rate";
-    v.attrs[2].key = "gen_ai.request.model";
-    v.attrs[2].type = tc::value::type::string;
-    v.attrs[2].s = "llama-3.1-8b-instruct";
-    v.attrs[3].key = "http.route";
-    v.attrs[3].type = tc::value::type::string;
-    v.attrs[3].s = "/v1/chat/completions";
-    v.attrs[4].key = "gen_ai.usage.output_tokens";
-    v.attrs[4].type = tc::value::type::int64;
-    v.attrs[5].key = "gen_ai.request.temperature";
-    v.attrs[5].type = tc::value::type::float64;
-    v.attrs[5].d = 0.7;
-    v.name = "decode_step";
-    v.step = tc::kind::internal;
-    v.otel = otel_internal;
-    v.trace_flags = 1;
+    auto set_string = [](attr_view& a, const char* key, std::string_view value) {
+      a.key = key;
+      a.type = tc::value::type::string;
+      a.s = value;
+    };
+    root.attrs.resize(per_trace == 1 ? 6 : 2);
+    set_string(root.attrs[0], "run_id", {});
+    set_string(root.attrs[1], "tracecraft.sampling.reason", "rate");  // what the engine derives for a root kept by the rate
+    child.attrs.resize(4);
+    view_list<attr_view>& host = per_trace == 1 ? root.attrs : child.attrs;
+    const std::size_t h = per_trace == 1 ? 2 : 0;
+    set_string(host[h], "gen_ai.request.model", "llama-3.1-8b-instruct");
+    set_string(host[h + 1], "http.route", "/v1/chat/completions");
+    host[h + 2].key = "gen_ai.usage.output_tokens";
+    host[h + 2].type = tc::value::type::int64;
+    host[h + 3].key = "gen_ai.request.temperature";
+    host[h + 3].type = tc::value::type::float64;
+    host[h + 3].d = 0.7;
+    child.name = "decode_step";
+    child.step = tc::kind::internal;
+    child.otel = otel_internal;
+    child.trace_flags = 1;
+    root.name = per_trace == 1 ? "decode_step" : "request";
+    root.step = per_trace == 1 ? tc::kind::internal : tc::kind::server;
+    root.otel = per_trace == 1 ? otel_internal : otel_server;
+    root.trace_flags = 1;
     now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::system_clock::now().time_since_epoch()).count());
   }
-  // Points the one view at span i (ids, run_id and values; nothing is copied).
+  // Points a view at span i (ids, run_id and values; nothing is copied). The last span of each
+  // group of K is the root; the others are its children and share its trace id.
   const tracecraft::detail::span_view& at(std::size_t i) {
-    v.trace_id = &ids[i * 24];
+    const std::size_t first = i - i % per_trace;
+    const std::size_t root_at = std::min<std::size_t>(first + per_trace - 1, count - 1);
+    tracecraft::detail::span_view& v = i == root_at ? root : child;
+    v.trace_id = &ids[first * 24];
     v.span_id = &ids[i * 24 + 16];
-    v.attrs[0].s = std::string_view(&run_ids[i * 32], 32);
-    v.attrs[4].i = static_cast<std::int64_t>(i);
+    v.parent_id = i == root_at ? nullptr : &ids[root_at * 24 + 16];
+    if (i == root_at) v.attrs[0].s = std::string_view(&run_ids[first * 32], 32);
+    if (per_trace == 1 || i != root_at) v.attrs[per_trace == 1 ? 4 : 2].i = static_cast<std::int64_t>(i);
     v.start_ns = now_ns + i * 1000;
     v.end_ns = v.start_ns + 500;
     return v;
+  }
+  // The ring record these spans take on average: 96 bytes of header and fixed part, and the 4
+  // attributes' 120 bytes (literal keys, copied string values) on the spans that carry them.
+  std::size_t record_bytes() const {
+    const std::size_t with_attrs = 216, bare = 96;
+    if (per_trace == 1) return with_attrs;
+    return tracecraft::detail::round8(((per_trace - 1) * with_attrs + bare) / per_trace);
   }
   std::string request() {
     tracecraft::detail::otlp_proto_batch batch(tracecraft::detail::build_resource(tc::config{}));
@@ -355,8 +386,9 @@ struct floor_spans {
   std::vector<std::uint8_t> ids;
   std::vector<char> run_ids;
   std::size_t count;
+  std::uint64_t per_trace;
   std::uint64_t now_ns = 0;
-  tracecraft::detail::span_view v{};
+  tracecraft::detail::span_view root{}, child{};
 };
 
 double user_seconds_thread() {
@@ -484,8 +516,8 @@ double encode_floor(floor_spans& spans, std::uint64_t total_spans) {
 }
 
 // The hand-off floor: what moving a span record from a request thread's core to the drain's
-// costs, with no engine code at all. A producer writes records of the engine's size (216 bytes
-// for these spans) into a 4 MiB single-producer ring, paced like the sustained run; a consumer
+// costs, with no engine code at all. A producer writes records of the engine's size (on average,
+// for the run's trace shape: floor_spans::record_bytes()) into a 4 MiB single-producer ring, paced like the sustained run; a consumer
 // woken every 2 ms (the drain's interval) reads every 8-byte word of each new record and
 // releases it. Its thread CPU per record is the least any drain can spend before decoding.
 struct handoff_result {
@@ -593,7 +625,7 @@ int main(int argc, char** argv) {
   }
   const std::uint64_t received = sink_spans(port);  // before the floor's posts
   // The floors, each the median of --rounds, interleaved so that all of them see the same minutes.
-  floor_spans spans(4096);
+  floor_spans spans(4096, o.trace_spans);
   const std::string request = spans.request();
   const std::uint64_t floor_total = static_cast<std::uint64_t>(std::min(o.rate * std::min(o.seconds, 2.0), 4e6));
   std::vector<floor_result> floors, sockets;
@@ -611,7 +643,7 @@ int main(int argc, char** argv) {
   const floor_result fl = floors[floors.size() / 2], so = sockets[sockets.size() / 2];
   const double enc = encodes[encodes.size() / 2];
   std::vector<handoff_result> handoffs;
-  for (int r = 0; r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), 216));
+  for (int r = 0; r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), spans.record_bytes()));
   std::sort(handoffs.begin(), handoffs.end(), [](const handoff_result& a, const handoff_result& b) { return a.ns_per_record < b.ns_per_record; });
   const handoff_result ho = handoffs[handoffs.size() / 2];
   const double floors_steal = steal_percent(floors0, read_cpu_ticks());
@@ -680,9 +712,12 @@ int main(int argc, char** argv) {
                 "(drain reading and decoding only) %.1f ns per span\n",
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)));
     std::printf("  of which the drain thread %.1f ns (%.1f in the kernel) and the export thread %.1f ns (%.1f in the kernel) "
-                "per span (from /proc, 10 ms ticks); context switches per million spans: drain %.0f, export %.0f\n",
+                "per span (%s); context switches per million spans: drain %.0f, export %.0f\n",
                 per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel), per_span(w.export_cpu.total),
-                per_span(w.export_cpu.kernel), per_million(w.drain_cpu.switches), per_million(w.export_cpu.switches));
+                per_span(w.export_cpu.kernel),
+                w.drain_cpu.precise && w.export_cpu.precise ? "the scheduler's run time; the kernel's share from 10 ms ticks"
+                                                            : "from /proc, 10 ms ticks",
+                per_million(w.drain_cpu.switches), per_million(w.export_cpu.switches));
     std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
@@ -692,9 +727,9 @@ int main(int argc, char** argv) {
                 "transport, nothing drained or encoded): %.1f ns per span, of which %.1f ns in user space%s\n",
                 fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.user_ns_per_span,
                 fl.ok ? "" : " (SOME POSTS FAILED)");
-    std::printf("hand-off floor (216-byte records moved from a paced producer thread to a consumer woken every 2 ms, every "
+    std::printf("hand-off floor (%zu-byte records moved from a paced producer thread to a consumer woken every 2 ms, every "
                 "word read, no engine code): %.1f ns per span%s; with the transport floor: %.1f ns per span\n",
-                ho.ns_per_record, ho.full ? " (SOME RECORDS DID NOT FIT)" : "", ho.ns_per_record + fl.ns_per_span);
+                spans.record_bytes(), ho.ns_per_record, ho.full ? " (SOME RECORDS DID NOT FIT)" : "", ho.ns_per_record + fl.ns_per_span);
     std::printf("socket floor (the same request at the same rate over a plain TCP socket, no libcurl): %.1f ns per span, of which %.1f ns "
                 "in user space%s\n",
                 so.ns_per_span, so.user_ns_per_span, so.ok ? "" : " (SOME EXCHANGES FAILED)");
