@@ -371,12 +371,13 @@ struct floor_spans {
     v.end_ns = v.start_ns + 500;
     return v;
   }
-  // The ring record these spans take on average: 96 bytes of header and fixed part, and the 4
+  // The ring record these spans take on average: the header and fixed part (96 bytes), and the 4
   // attributes' 120 bytes (literal keys, copied string values) on the spans that carry them.
   std::size_t record_bytes() const {
-    const std::size_t with_attrs = 216, bare = 96;
+    using namespace tracecraft::detail;
+    const std::size_t bare = sizeof(record_header) + sizeof(span_data), with_attrs = bare + 120;
     if (per_trace == 1) return with_attrs;
-    return tracecraft::detail::round8(((per_trace - 1) * with_attrs + bare) / per_trace);
+    return round8(((per_trace - 1) * with_attrs + bare) / per_trace);
   }
   std::string request() {
     tracecraft::detail::otlp_proto_batch batch(tracecraft::detail::build_resource(tc::config{}));
@@ -516,10 +517,11 @@ double encode_floor(floor_spans& spans, std::uint64_t total_spans) {
 }
 
 // The hand-off floor: what moving a span record from a request thread's core to the drain's
-// costs, with no engine code at all. A producer writes records of the engine's size (on average,
-// for the run's trace shape: floor_spans::record_bytes()) into a 4 MiB single-producer ring, paced like the sustained run; a consumer
-// woken every 2 ms (the drain's interval) reads every 8-byte word of each new record and
-// releases it. Its thread CPU per record is the least any drain can spend before decoding.
+// costs, with no engine code at all. A producer writes records of the engine's size (on average
+// for the run's trace shape: floor_spans::record_bytes()) into a 4 MiB single-producer ring, paced
+// like the sustained run; a consumer woken every 2 ms (the drain's interval) reads every 8-byte
+// word of each new record and releases it. Its thread CPU per record is the least any drain can
+// spend before decoding.
 struct handoff_result {
   double ns_per_record = 0;
   std::uint64_t records = 0, full = 0;
