@@ -16,7 +16,7 @@
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
 //                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N]
-//                                [--ring-kb KB]
+//                                [--ring-kb KB] [--ring-max-kb KB]
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
@@ -66,7 +66,8 @@ struct options {
   int drain_cpu = -1;             // TRACECRAFT_DRAIN_CPU (the export thread inherits the pin)
   unsigned drain_interval_ms = 0;  // 0: the engine's default
   std::uint32_t batch = 4096;      // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
-  std::uint32_t ring_kb = 4096;    // TRACECRAFT_RING_KB
+  std::uint32_t ring_kb = 256;     // TRACECRAFT_RING_KB (the engine's default)
+  std::uint32_t ring_max_kb = 4096;  // TRACECRAFT_RING_MAX_KB (the engine's default)
 };
 
 double cpu_seconds_process() {
@@ -170,7 +171,7 @@ double ns_per_tick() {
 }
 
 struct run_result {
-  std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0;
+  std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0, rings_grown = 0;
   double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
   thread_cpu drain_cpu, export_cpu;
   double p50_ns = 0, p99_ns = 0;
@@ -183,6 +184,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   tc::config c;
   c.diagnostics = tc::log_level::error;
   c.ring_kb = o.ring_kb;
+  c.ring_max_kb = o.ring_max_kb;
   c.max_export_batch_size = o.batch;
   c.max_queue_size = 131072;
   c.schedule_delay_ms = 200;
@@ -262,6 +264,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   r.ring_full = s.dropped.ring_full;
   r.queue_full = s.dropped.queue_full;
   r.retry_exhausted = s.dropped.retry_exhausted;
+  r.rings_grown = s.rings_grown;
   r.seconds = wall;
   r.achieved_rate = double(s.spans_created) / wall;
   for (double p : producer_cpu) r.producer_cpu_s += p;
@@ -593,9 +596,10 @@ int main(int argc, char** argv) {
     else if (a == "--drain-interval-ms" && i + 1 < argc) o.drain_interval_ms = static_cast<unsigned>(std::max(1, std::atoi(next())));
     else if (a == "--batch" && i + 1 < argc) o.batch = static_cast<std::uint32_t>(std::max(1, std::atoi(next())));
     else if (a == "--ring-kb" && i + 1 < argc) o.ring_kb = static_cast<std::uint32_t>(std::max(64, std::atoi(next())));
+    else if (a == "--ring-max-kb" && i + 1 < argc) o.ring_max_kb = static_cast<std::uint32_t>(std::max(4, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--ring-kb KB]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--ring-kb KB] [--ring-max-kb KB]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -698,16 +702,18 @@ int main(int argc, char** argv) {
                 so.ok ? "true" : "false", enc, ho.ns_per_record + enc + so.ns_per_span, per_million(w.drain_cpu.switches),
                 per_million(w.export_cpu.switches), steal_max, floors_steal);
   } else {
-    std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s\n", o.rate,
+    std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s, "
+                "rings of %u KiB growing up to %u KiB\n", o.rate,
                 o.seconds, o.threads, o.rounds, o.gzip ? ", gzip" : "",
-                o.trace_spans > 1 ? ("traces of " + std::to_string(o.trace_spans) + " spans").c_str() : "every span a root");
+                o.trace_spans > 1 ? ("traces of " + std::to_string(o.trace_spans) + " spans").c_str() : "every span a root",
+                o.ring_kb, std::max(o.ring_kb, o.ring_max_kb));
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
-                  "retry_exhausted %llu), engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%\n",
+                  "retry_exhausted %llu), rings grown %llu, engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%\n",
                   i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
                   static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
                   static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
-                  static_cast<unsigned long long>(with[i].retry_exhausted),
+                  static_cast<unsigned long long>(with[i].retry_exhausted), static_cast<unsigned long long>(with[i].rings_grown),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
                   with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct);
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "

@@ -62,7 +62,7 @@ class span_base_access {
 using A = span_base_access;
 
 thread_state::thread_state(std::size_t ring_bytes) noexcept
-    : storage(new (std::nothrow) unsigned char[ring_bytes]), ring(storage.get(), ring_bytes) {}
+    : storage(new (std::nothrow) unsigned char[ring_bytes]), ring(storage.get(), ring_bytes), bytes(ring_bytes) {}
 thread_state::~thread_state() = default;
 
 thread_state* thread_state::create(std::size_t ring_bytes) noexcept {

@@ -132,6 +132,7 @@ void add_string_attr(view_list<attr_view>& list, std::string_view k, std::string
 engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   resource = build_resource(cfg);
   ring_bytes = ring_bytes_for(cfg.ring_kb);
+  ring_max_bytes = std::max(ring_bytes, ring_bytes_for(cfg.ring_max_kb));
   switch (cfg.sampler) {
     case sampler_kind::always_on:
     case sampler_kind::parentbased_always_on: threshold = 0; break;
@@ -944,6 +945,29 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
   ot_th_now_ = ot_th;
 }
 
+// A ring found past half full at the start of a pass, or one that dropped records since the
+// drain last looked, is being outrun by its thread between passes: offer it a buffer 4x larger (at most
+// ring_max_bytes), zero-filled here so the producer never takes a page fault on it. The producer
+// moves over on its next record past half full (ring/spsc_ring.h). Allocation failure only means
+// no growth.
+void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
+  const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
+  const bool dropped = full != ts->full_seen;
+  ts->full_seen = full;
+  // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
+  if (!ts->ring.can_offer()) return;
+  const std::size_t cap = ts->ring.capacity();
+  if (cap >= ring_max_bytes || (fill <= cap / 4 && !dropped)) return;
+  const std::size_t next = std::min(ring_max_bytes, cap * 4);
+  std::unique_ptr<unsigned char[]> buf(new (std::nothrow) unsigned char[next]);
+  if (!buf) return;
+  std::memset(buf.get(), 0, next);
+  ts->ring.offer(buf.get(), next);
+  ts->next_storage = std::move(buf);
+  ts->bytes.store(cap + next, std::memory_order_relaxed);
+  rings_grown.store(rings_grown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 bool engine::drain_pass(bool final_pass) noexcept {
   pass_now_ = clock.to_ns(ticks());  // one clock read per pass: batch deadlines need no more
   thread_state* fresh[64];
@@ -961,12 +985,25 @@ bool engine::drain_pass(bool final_pass) noexcept {
     spsc_ring& ring = ts->ring;
     std::uint64_t r = ring.read_pos();
     const std::uint64_t w = ring.readable();
-    while (r < w) {
+    // Read after `w`: a switch at or before w is visible (the producer published it first).
+    const std::uint64_t sw = ring.switch_pos();
+    const std::uint64_t fill = w - r;
+    while (r < w || r == sw) {
+      if (r == sw) {  // the producer moved to the offered buffer here
+        ts->retired_storage = std::move(ts->storage);
+        ts->storage = std::move(ts->next_storage);
+        ring.follow_switch();
+        if (r == w) break;
+      }
       const unsigned char* rec = ring.at(r);
       record_header h;
       std::memcpy(&h, rec, sizeof h);
       if (h.size < sizeof h || h.size > ring.capacity() || (h.size & 7) != 0) {  // impossible: skip the rest
         diag(log_level::error, "internal: malformed ring record (size %u); ring contents skipped", h.size);
+        if (sw != spsc_ring::no_switch && sw > r && sw <= w) {  // the rest of the old buffer only
+          r = sw;
+          continue;
+        }
         r = w;
         break;
       }
@@ -986,10 +1023,16 @@ bool engine::drain_pass(bool final_pass) noexcept {
     }
     flush_batch();  // held spans point into the ring
     keep_chunk_fragments();
+    if (ts->retired_storage) {  // nothing points into the buffer left behind any more
+      ts->retired_storage.reset();
+      ts->bytes.store(ring.capacity(), std::memory_order_relaxed);
+    }
     if (r != ring.read_pos()) {
       ring.release(r);
       any = true;
     }
+    // After the release: the thread writes into an emptied ring while the new buffer is zeroed.
+    if (!closed) maybe_grow(ts, fill);
     if (closed) {
       fold_and_release(ts);  // erases rings[i]
       continue;
@@ -1160,7 +1203,8 @@ stats_snapshot engine::snapshot() noexcept {
       frag_lost += ts->fragments_lost.load(std::memory_order_relaxed);
     }
     s.threads = static_cast<std::uint32_t>(rings.size());
-    s.ring_bytes = rings.size() * ring_bytes;
+    for (thread_state* ts : rings) s.ring_bytes += ts->bytes.load(std::memory_order_relaxed);
+    s.rings_grown = rings_grown.load(std::memory_order_relaxed);
     read_exporter_stats(s);
   }
   s.spans_created = written + ring_full + sampled;

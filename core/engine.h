@@ -49,6 +49,7 @@ struct engine final : tail_sink {
   resource_info resource;
   std::uint32_t gen = 0;
   std::size_t ring_bytes = 0;
+  std::size_t ring_max_bytes = 0;  ///< rings grow up to this (ring/spsc_ring.h: growth)
   std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
   std::uint8_t root_ts_bits = 0;
   bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)
@@ -69,6 +70,7 @@ struct engine final : tail_sink {
 
   // ---- drain-side counters (written by the drain, read by stats()) ------------------------
   std::atomic<std::uint64_t> decoded{0};       ///< span records handed to exporters
+  std::atomic<std::uint64_t> rings_grown{0};   ///< larger buffers offered to rings (maybe_grow)
   std::atomic<std::uint64_t> no_exporter{0};
   std::atomic<std::uint64_t> shutdown_dropped{0};
   std::atomic<std::uint64_t> traces{0};
@@ -173,6 +175,7 @@ struct engine final : tail_sink {
   bool start_drain() noexcept;
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
+  void maybe_grow(thread_state* ts, std::uint64_t fill) noexcept;
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park, bool in_ring) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   /// `batchable`: the view may wait in `batch_` (its strings stay valid until the ring is

@@ -19,18 +19,26 @@ namespace tracecraft::detail {
 /// the producer touches shared memory only when its cached view says the ring is past half full
 /// [quill]; then, if it still is, it rings the drain's doorbell (once per drain progress).
 ///
-/// Invariant: read_ <= write_ <= read_ + capacity; every record is 8-byte aligned and its
+/// Growth: the consumer may offer a larger buffer (offer()). The producer takes it on its slow
+/// path (past half full), at a record boundary S, and writes from S on into the new buffer at
+/// offset S & new_mask; it publishes S (switch_pos()). The consumer reads the old buffer up to S,
+/// then follows (follow_switch()) and frees the old one once nothing points into it. The hot
+/// path is unchanged: a taken offer is one more load on the slow path.
+///
+/// Invariant: read_ <= write_; the bytes written into the current buffer since it was taken,
+/// write_ - max(read_, base_), are at most its capacity; every record is 8-byte aligned and its
 /// header's size is a multiple of 8.
 class spsc_ring {
  public:
   /// `buf` has `capacity` bytes (a power of two >= 4096), owned by the caller.
   spsc_ring(unsigned char* buf, std::size_t capacity) noexcept
-      : buf_(buf), cap_(capacity), mask_(capacity - 1), half_(capacity / 2) {}
+      : buf_(buf), cap_(capacity), mask_(capacity - 1), half_(capacity / 2), c_buf_(buf), c_cap_(capacity), c_mask_(capacity - 1) {}
 
-  std::size_t capacity() const noexcept { return cap_; }
+  static constexpr std::uint64_t no_switch = ~std::uint64_t{0};
   /// Before the first record: the doorbell the producer rings when the ring passes half full.
   void set_doorbell(doorbell* bell) noexcept { bell_ = bell; }
-  /// Largest record accepted: a quarter of the ring, so one big record cannot starve the rest.
+  /// Largest record accepted: a quarter of the producer's buffer, so one big record cannot
+  /// starve the rest.
   std::size_t max_record() const noexcept { return cap_ / 4; }
 
   // ---- producer ------------------------------------------------------------------------
@@ -44,8 +52,12 @@ class spsc_ring {
     const std::size_t tail = cap_ - pos;
     const std::size_t need = n <= tail ? n : tail + n;
     if (w + need - r_cached_ > half_) {  // past half full by the last read position seen
-      // Pairs with the release store in release(): the consumer is done with those bytes.
-      r_cached_ = read_.load(std::memory_order_acquire);
+      // A larger buffer on offer (same line as read_): move to it, it is empty.
+      if (TC_UNLIKELY(offer_.load(std::memory_order_relaxed) != nullptr)) return reserve_in_offer(n);
+      // Pairs with the release store in release(): the consumer is done with those bytes. Bytes
+      // before base_ are in a buffer this producer has left.
+      const std::uint64_t r = read_.load(std::memory_order_acquire);
+      r_cached_ = r > base_ ? r : base_;
       // Still past half: wake the drain, once per position it has read to (ring/doorbell.h).
       if (w + need - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
       if (w + need - r_cached_ > cap_) return nullptr;
@@ -57,6 +69,34 @@ class spsc_ring {
       pos = 0;
     }
     w_pending_ = w;
+    return buf_ + pos;
+  }
+
+  /// Takes the offered buffer at the current write position and reserves `n` bytes in it.
+  TC_NOINLINE_COLD unsigned char* reserve_in_offer(std::size_t n) noexcept {
+    unsigned char* nb = offer_.load(std::memory_order_acquire);  // pairs with offer(): offer_cap_
+    const std::size_t nc = offer_cap_;
+    offer_.store(nullptr, std::memory_order_relaxed);
+    const std::uint64_t w = w_local_;  // every reserved record is committed: a record boundary
+    buf_ = nb;
+    cap_ = nc;
+    mask_ = nc - 1;
+    half_ = nc / 2;
+    base_ = w;
+    r_cached_ = w;
+    r_rung_ = ~std::uint64_t{0};
+    // Seen by the consumer before any record at or after w: commit()'s release store follows.
+    switch_at_.store(w, std::memory_order_release);
+    std::size_t pos = static_cast<std::size_t>(w & mask_);
+    const std::size_t tail = cap_ - pos;
+    std::uint64_t at = w;
+    if (n > tail) {
+      record_header pad{static_cast<std::uint32_t>(tail), record_pad, {0, 0, 0}};
+      std::memcpy(buf_ + pos, &pad, sizeof pad);
+      at += tail;
+      pos = 0;
+    }
+    w_pending_ = at;
     return buf_ + pos;
   }
 
@@ -89,7 +129,33 @@ class spsc_ring {
   /// [from, to) byte range the consumer may read now.
   std::uint64_t read_pos() const noexcept { return r_local_; }
   std::uint64_t readable() const noexcept { return write_.load(std::memory_order_acquire); }
-  const unsigned char* at(std::uint64_t pos) const noexcept { return buf_ + (pos & mask_); }
+  /// The buffer the consumer reads (it changes at follow_switch()).
+  const unsigned char* at(std::uint64_t pos) const noexcept { return c_buf_ + (pos & c_mask_); }
+  std::size_t capacity() const noexcept { return c_cap_; }
+
+  /// Offers the producer a buffer of `cap` bytes (a power of two, larger than the current one,
+  /// zero-filled so its pages are mapped). Only while can_offer(); the caller owns the memory.
+  bool can_offer() const noexcept {
+    return offer_.load(std::memory_order_relaxed) == nullptr && switch_at_.load(std::memory_order_acquire) == no_switch &&
+           c_next_ == nullptr;
+  }
+  void offer(unsigned char* buf, std::size_t cap) noexcept {
+    c_next_ = buf;
+    c_next_cap_ = cap;
+    offer_cap_ = cap;
+    offer_.store(buf, std::memory_order_release);
+  }
+  /// The write position where the producer moved to the offered buffer, or no_switch. Read after
+  /// readable(): records at or after it are in the new buffer.
+  std::uint64_t switch_pos() const noexcept { return switch_at_.load(std::memory_order_acquire); }
+  /// Called when the read position has reached switch_pos(): reads continue in the new buffer.
+  void follow_switch() noexcept {
+    c_buf_ = c_next_;
+    c_cap_ = c_next_cap_;
+    c_mask_ = c_next_cap_ - 1;
+    c_next_ = nullptr;
+    switch_at_.store(no_switch, std::memory_order_release);
+  }
   /// Gives bytes up to `pos` back to the producer (once per drain pass, not per record).
   void release(std::uint64_t pos) noexcept {
     r_local_ = pos;
@@ -99,27 +165,30 @@ class spsc_ring {
   std::uint64_t used() const noexcept {
     return write_.load(std::memory_order_acquire) - read_.load(std::memory_order_acquire);
   }
-  /// Drops everything unread (fork child: the parent exports those records).
-  void discard() noexcept {
-    const std::uint64_t w = write_.load(std::memory_order_acquire);
-    w_local_ = w;
-    r_cached_ = w;
-    release(w);
-  }
-
  private:
-  unsigned char* const buf_;
-  const std::size_t cap_;
-  const std::uint64_t mask_;
-  const std::uint64_t half_;
+  // The producer's line: its buffer and indices.
+  unsigned char* buf_;
+  std::size_t cap_;
+  std::uint64_t mask_;
+  std::uint64_t half_;
   alignas(128) std::atomic<std::uint64_t> write_{0};
   std::uint64_t w_local_ = 0;
   std::uint64_t w_pending_ = 0;
   std::uint64_t r_cached_ = 0;
   std::uint64_t r_rung_ = ~std::uint64_t{0};  // the read position the bell was last rung at
+  std::uint64_t base_ = 0;                    // the write position the current buffer was taken at
   doorbell* bell_ = nullptr;
+  std::atomic<std::uint64_t> switch_at_{no_switch};  // written by the producer, cleared by the consumer
+  // The consumer's line: what the producer reads on its slow path (read_, offer_) sits together.
   alignas(128) std::atomic<std::uint64_t> read_{0};
+  std::atomic<unsigned char*> offer_{nullptr};
+  std::size_t offer_cap_ = 0;
   std::uint64_t r_local_ = 0;
+  const unsigned char* c_buf_;
+  std::size_t c_cap_;
+  std::uint64_t c_mask_;
+  unsigned char* c_next_ = nullptr;  // offered, not yet followed
+  std::size_t c_next_cap_ = 0;
 };
 
 }  // namespace tracecraft::detail

@@ -31,8 +31,14 @@ struct thread_state : thread_hot {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
-  std::unique_ptr<unsigned char[]> storage;
+  std::unique_ptr<unsigned char[]> storage;  ///< the buffer the drain reads
   spsc_ring ring;
+  // The drain's side of ring growth (spsc_ring::offer): the buffer offered or switched to, and the
+  // one left behind, freed once the pass that followed the switch no longer points into it.
+  std::unique_ptr<unsigned char[]> next_storage;
+  std::unique_ptr<unsigned char[]> retired_storage;
+  std::atomic<std::uint64_t> bytes{0};          ///< ring memory held (all of the above)
+  std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
   std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
   std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room

@@ -131,6 +131,7 @@ TEST_SUITE("nested items") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
     cfg.ring_kb = 4;  // max record 1 KiB: the span's 1.8 KB of items must travel as fragments
+    cfg.ring_max_kb = 4;
     REQUIRE(tc::init(cfg) == tc::status::ok);
     for (int round = 0; round < 20; ++round) {  // at many ring positions, including near the end
       {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Context across threads: parent/child structure over three threads, a span started on one
 // thread and ended on another, adoption in a pool task, explicit (remote) parents, and many
-// producers with no loss below capacity.
+// producers with no loss below capacity, and rings that grow for a thread that outruns them.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -16,6 +16,7 @@
 
 using namespace std::chrono_literals;
 namespace tc = tracecraft;
+using steady = std::chrono::steady_clock;
 
 TEST_SUITE("threads") {
   TEST_CASE("parent/child structure across three threads: accept -> schedule -> stream") {
@@ -182,6 +183,7 @@ TEST_SUITE("threads") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
     cfg.ring_kb = 4;  // ~35 spans: the drain (sleeping between passes) cannot keep up
+    cfg.ring_max_kb = 4;  // and the ring never grows
     cfg.drain_interval_ms = 50;
     REQUIRE(tc::init(cfg) == tc::status::ok);
     constexpr int n = 20000;
@@ -196,6 +198,74 @@ TEST_SUITE("threads") {
     CHECK(st.dropped.ring_full > 0);
     CHECK(st.spans_exported + st.dropped.ring_full == n);
     CHECK(tct::read_spans(cfg.jsonl_path).size() == st.spans_exported);
+  }
+
+  TEST_CASE("a thread that outruns its ring between passes gets a larger one, up to TRACECRAFT_RING_MAX_KB") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.ring_kb = 16;
+    cfg.ring_max_kb = 1024;          // 16 -> 64 -> 256 -> 1024 KiB
+    cfg.drain_interval_ms = 1000;    // passes come from the doorbell (half full) and flush()
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int written = 0;
+    auto write = [&](int k) {
+      for (int i = 0; i < k; ++i, ++written) {
+        tc::span s("grow");
+        s.set("i", written);
+      }
+    };
+    write(1);
+    REQUIRE(tc::flush(5s));  // the drain has registered the thread's ring
+    CHECK(tc::stats().ring_bytes == 16 * 1024);
+    const auto t0 = steady::now();
+    while (tc::stats().ring_bytes != 1024 * 1024 && steady::now() - t0 < 20s) {
+      write(50);  // about 8 KB: the 16 KiB ring passes half full within a few of these
+      std::this_thread::sleep_for(200us);
+    }
+    const auto grown = tc::stats();
+    CHECK(grown.ring_bytes == 1024 * 1024);  // the new buffer followed, the old ones freed
+    CHECK(grown.rings_grown == 3);
+    MESSAGE(written << " spans written while the ring grew; ring_full " << grown.dropped.ring_full);
+    // Now a burst of 3000 spans (~400 KB, 25x the first ring) with no pass in between: it fits.
+    REQUIRE(tc::flush(5s));
+    const std::uint64_t full_before = tc::stats().dropped.ring_full;
+    write(3000);
+    CHECK(tc::stats().dropped.ring_full == full_before);
+    REQUIRE(tc::shutdown(5s));
+    const auto st = tc::stats();
+    tct::check_accounting(st);
+    CHECK(st.spans_created == static_cast<std::uint64_t>(written));
+    CHECK(st.spans_exported + st.dropped.ring_full == static_cast<std::uint64_t>(written));
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    CHECK(spans.size() == st.spans_exported);
+    // In order across every switch: the ring keeps each thread's records in writing order.
+    std::int64_t last = -1;
+    bool ordered = true;
+    for (const auto& sp : spans) {
+      const std::int64_t i = sp.attrs.at("i").i;
+      ordered = ordered && i > last;
+      last = i;
+    }
+    CHECK(ordered);
+  }
+
+  TEST_CASE("TRACECRAFT_RING_MAX_KB at or below TRACECRAFT_RING_KB: the ring never grows") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.ring_kb = 16;
+    cfg.ring_max_kb = 8;
+    cfg.drain_interval_ms = 1000;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    for (int round = 0; round < 40; ++round) {
+      for (int i = 0; i < 1000; ++i) tc::span s("burst");  // ~96 KB into 16 KiB: drops
+      std::this_thread::sleep_for(1ms);
+    }
+    const auto st = tc::stats();
+    CHECK(st.ring_bytes == 16 * 1024);
+    CHECK(st.rings_grown == 0);
+    CHECK(st.dropped.ring_full > 0);
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
   }
 
   TEST_CASE("sampling at the root: children inherit, accounting counts them as sampled out") {

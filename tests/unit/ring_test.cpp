@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The SPSC ring: wrap-around with pad records, full detection, record size limit, concurrent use.
+// The SPSC ring: wrap-around with pad records, full detection, record size limit, growth into an
+// offered buffer, concurrent use.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -25,12 +27,18 @@ bool put(spsc_ring& r, std::uint32_t n, unsigned char tag) {
   r.commit(n);
   return true;
 }
-// Reads every record; returns payload tags in order.
+// Reads every record, following a switch to an offered buffer as the drain does; returns payload
+// tags in order.
 std::vector<unsigned char> take(spsc_ring& r) {
   std::vector<unsigned char> tags;
   std::uint64_t pos = r.read_pos();
   const std::uint64_t end = r.readable();
-  while (pos < end) {
+  const std::uint64_t sw = r.switch_pos();
+  while (pos < end || pos == sw) {
+    if (pos == sw) {
+      r.follow_switch();
+      if (pos == end) break;
+    }
     record_header h;
     std::memcpy(&h, r.at(pos), sizeof h);
     REQUIRE(h.size >= 8);
@@ -76,15 +84,76 @@ TEST_SUITE("ring") {
     CHECK(put(r, 1024, 1));
   }
 
-  TEST_CASE("discard drops unread records (fork child)") {
-    auto buf = std::make_unique<unsigned char[]>(4096);
-    spsc_ring r(buf.get(), 4096);
-    put(r, 64, 1);
-    put(r, 64, 2);
-    r.discard();
-    CHECK(take(r).empty());
-    put(r, 64, 3);
-    CHECK(take(r) == std::vector<unsigned char>{3});
+  TEST_CASE("growth: past half full, the producer moves to the offered buffer; the consumer follows in order") {
+    auto small = std::make_unique<unsigned char[]>(4096);
+    auto big = std::make_unique<unsigned char[]>(16384);
+    spsc_ring r(small.get(), 4096);
+    CHECK(r.can_offer());
+    for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 1));  // exactly half
+    r.offer(big.get(), 16384);
+    CHECK_FALSE(r.can_offer());              // one offer at a time
+    CHECK(r.switch_pos() == spsc_ring::no_switch);  // not past half yet: not taken
+    REQUIRE(put(r, 512, 2));                 // past half: taken, the record goes to the new buffer
+    CHECK(r.switch_pos() == 2048);
+    record_header h;
+    std::memcpy(&h, big.get() + 2048, sizeof h);  // at offset 2048 & (16384 - 1)
+    CHECK(h.size == 512);
+    CHECK(big[2048 + 8] == 2);
+    CHECK(r.max_record() == 4096);
+    CHECK(r.capacity() == 4096);             // the consumer still reads the old buffer
+    CHECK(take(r) == std::vector<unsigned char>{1, 1, 1, 1, 2});
+    CHECK(r.capacity() == 16384);
+    CHECK(r.switch_pos() == spsc_ring::no_switch);
+    CHECK(r.can_offer());
+    small.reset();  // the old buffer is no longer read: writes and reads below must not touch it
+    int n = 0;
+    while (put(r, 512, 3)) ++n;
+    CHECK(n == 32);  // the whole new buffer
+    CHECK(take(r).size() == 32);
+  }
+
+  TEST_CASE("growth while the consumer lags: unread old records stay readable, the new buffer holds its own bytes") {
+    auto small = std::make_unique<unsigned char[]>(4096);
+    auto big = std::make_unique<unsigned char[]>(8192);
+    spsc_ring r(small.get(), 4096);
+    for (int i = 0; i < 7; ++i) REQUIRE(put(r, 512, static_cast<unsigned char>(i)));  // 3584 unread
+    r.offer(big.get(), 8192);
+    int n = 0;
+    while (put(r, 512, 100)) ++n;
+    CHECK(r.switch_pos() == 3584);
+    CHECK(n == 16);  // 8192 bytes: the old buffer's unread bytes do not count against the new one
+    const auto tags = take(r);
+    REQUIRE(tags.size() == 23);
+    for (int i = 0; i < 7; ++i) CHECK(tags[static_cast<std::size_t>(i)] == i);
+    for (std::size_t i = 7; i < 23; ++i) CHECK(tags[i] == 100);
+  }
+
+  TEST_CASE("growth where the record does not fit the new buffer's tail: a pad record, then offset 0") {
+    auto small = std::make_unique<unsigned char[]>(4096);
+    auto big = std::make_unique<unsigned char[]>(8192);
+    spsc_ring r(small.get(), 4096);
+    constexpr std::uint64_t target = 2 * 8192 - 128;  // 128 bytes before the new buffer's end
+    // Advance to target - 2112 with everything read, then leave 2112 bytes (past half) unread.
+    while (r.readable() < target - 2112) {
+      REQUIRE(put(r, 64, 0));
+      if (r.readable() - r.read_pos() >= 1024) take(r);
+    }
+    take(r);
+    REQUIRE(r.readable() == target - 2112);
+    for (int i = 0; i < 33; ++i) REQUIRE(put(r, 64, 1));
+    REQUIRE(r.readable() == target);
+    r.offer(big.get(), 8192);
+    REQUIRE(put(r, 512, 2));
+    CHECK(r.switch_pos() == target);
+    record_header pad;
+    std::memcpy(&pad, big.get() + (target & 8191), sizeof pad);
+    CHECK(pad.type == record_pad);
+    CHECK(pad.size == 128);
+    CHECK(big[8] == 2);  // the record at offset 0
+    const auto tags = take(r);
+    REQUIRE(tags.size() == 34);
+    CHECK(tags.back() == 2);
+    CHECK(r.readable() == target + 128 + 512);
   }
 
   TEST_CASE("one producer and one consumer thread: every record once, in order") {
@@ -122,6 +191,69 @@ TEST_SUITE("ring") {
     }
     producer.join();
     CHECK(expect == n);
+  }
+
+  TEST_CASE("one producer, one consumer that grows the ring three times: every record once, in order") {
+    std::vector<std::unique_ptr<unsigned char[]>> bufs;
+    bufs.push_back(std::make_unique<unsigned char[]>(4096));
+    spsc_ring r(bufs.back().get(), 4096);
+    constexpr int n = 300000;
+    std::atomic<int> full{0};
+    std::thread producer([&] {
+      for (int i = 0; i < n;) {
+        const std::uint32_t size = 16 + 8 * static_cast<std::uint32_t>(i % 61);
+        unsigned char* p = r.try_reserve(size);
+        if (!p) {
+          full.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        record_header h{size, record_span, {0, 0, 0}};
+        std::memcpy(p, &h, sizeof h);
+        std::memcpy(p + 8, &i, sizeof i);
+        std::memset(p + 12, static_cast<unsigned char>(i), size - 12);
+        r.commit(size);
+        ++i;
+      }
+    });
+    int expect = 0, grown = 0, followed = 0;
+    std::size_t cap = 4096;
+    while (expect < n) {
+      std::uint64_t pos = r.read_pos();
+      const std::uint64_t end = r.readable();
+      const std::uint64_t sw = r.switch_pos();
+      while (pos < end || pos == sw) {
+        if (pos == sw) {
+          r.follow_switch();
+          ++followed;
+          if (pos == end) break;
+        }
+        record_header h;
+        std::memcpy(&h, r.at(pos), sizeof h);
+        REQUIRE(h.size <= r.capacity());
+        if (h.type == record_span) {
+          int v;
+          std::memcpy(&v, r.at(pos) + 8, sizeof v);
+          REQUIRE(v == expect);
+          bool intact = true;
+          for (std::uint32_t b = 12; b < h.size; ++b) intact = intact && r.at(pos)[b] == static_cast<unsigned char>(v);
+          REQUIRE(intact);
+          ++expect;
+        }
+        pos += h.size;
+      }
+      r.release(pos);
+      if (grown < 3 && expect > (grown + 1) * 50000 && r.can_offer()) {
+        cap *= 4;
+        bufs.push_back(std::make_unique<unsigned char[]>(cap));
+        r.offer(bufs.back().get(), cap);
+        ++grown;
+      }
+    }
+    producer.join();
+    CHECK(expect == n);
+    CHECK(grown == 3);
+    CHECK(followed == 3);
+    CHECK(r.capacity() == 4096u * 64);
   }
 
   TEST_CASE("the drain keeps its interval while records flow or lately did, then backs off to 50 ms") {
