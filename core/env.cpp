@@ -616,7 +616,7 @@ const var_def k_vars[] = {
      },
      [](const config& c) { return std::string(c.order == processor_order::efficiency ? "efficiency" : "safety"); }},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
-    TC_UINT_VAR("TRACECRAFT_RING_MAX_KB", ring_max_kb, 4, 1048576, 4096, "a thread whose ring runs past half full between drain passes gets one 4x larger, up to this many KiB (at most TRACECRAFT_RING_KB: rings never grow)"),
+    TC_UINT_VAR("TRACECRAFT_RING_MAX_KB", ring_max_kb, 4, 1048576, 4096, "a ring a drain pass finds over a quarter full (or dropping) is replaced by one 4x larger, up to this many KiB (at or below TRACECRAFT_RING_KB: rings never grow)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {
        std::uint32_t cpu = 0;
