@@ -62,18 +62,17 @@ class span_base_access {
 using A = span_base_access;
 
 thread_state::thread_state(std::size_t ring_bytes) noexcept
-    : storage(new (std::nothrow) unsigned char[ring_bytes]), ring(storage.get(), ring_bytes), bytes(ring_bytes) {}
+    : storage(ring_memory::allocate(ring_bytes)), ring(storage.get(), ring_bytes), bytes(ring_bytes) {}
 thread_state::~thread_state() = default;
 
+// Every page of the ring is mapped now (ring/ring_memory.h): attach is the thread's one slow
+// path, and a first write to a fresh page would be a page fault on the hot path otherwise.
 thread_state* thread_state::create(std::size_t ring_bytes) noexcept {
   auto* ts = new (std::nothrow) thread_state(ring_bytes);
-  if (ts != nullptr && ts->storage == nullptr) {
+  if (ts != nullptr && !ts->storage) {
     delete ts;
     return nullptr;
   }
-  // Touch every page now (attach is the thread's one slow path): a first write to a fresh
-  // anonymous page is a page fault, i.e. a kernel entry on the hot path otherwise.
-  if (ts != nullptr) std::memset(ts->storage.get(), 0, ring_bytes);
   return ts;
 }
 

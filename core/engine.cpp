@@ -946,10 +946,10 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
 }
 
 // A ring found past half full at the start of a pass, or one that dropped records since the
-// drain last looked, is being outrun by its thread between passes: offer it a buffer 4x larger (at most
-// ring_max_bytes), zero-filled here so the producer never takes a page fault on it. The producer
-// moves over on its next record past half full (ring/spsc_ring.h). Allocation failure only means
-// no growth.
+// drain last looked, is being outrun by its thread between passes: offer it a buffer 4x larger
+// (at most ring_max_bytes), its pages mapped here (ring/ring_memory.h) so the producer never takes
+// a page fault on it. The producer moves over on its next record past half full
+// (ring/spsc_ring.h). Allocation failure only means no growth.
 void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
   const bool dropped = full != ts->full_seen;
@@ -959,9 +959,8 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::size_t cap = ts->ring.capacity();
   if (cap >= ring_max_bytes || (fill <= cap / 4 && !dropped)) return;
   const std::size_t next = std::min(ring_max_bytes, cap * 4);
-  std::unique_ptr<unsigned char[]> buf(new (std::nothrow) unsigned char[next]);
+  ring_memory buf = ring_memory::allocate(next);
   if (!buf) return;
-  std::memset(buf.get(), 0, next);
   ts->ring.offer(buf.get(), next);
   ts->next_storage = std::move(buf);
   ts->bytes.store(cap + next, std::memory_order_relaxed);

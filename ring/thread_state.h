@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "ring/ring_memory.h"
 #include "ring/spsc_ring.h"
 #include "tracecraft/trace.h"
 
@@ -31,12 +32,12 @@ struct thread_state : thread_hot {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
-  std::unique_ptr<unsigned char[]> storage;  ///< the buffer the drain reads
+  ring_memory storage;  ///< the buffer the drain reads
   spsc_ring ring;
   // The drain's side of ring growth (spsc_ring::offer): the buffer offered or switched to, and the
   // one left behind, freed once the pass that followed the switch no longer points into it.
-  std::unique_ptr<unsigned char[]> next_storage;
-  std::unique_ptr<unsigned char[]> retired_storage;
+  ring_memory next_storage;
+  ring_memory retired_storage;
   std::atomic<std::uint64_t> bytes{0};          ///< ring memory held (all of the above)
   std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
