@@ -30,11 +30,6 @@ namespace {
 
 constexpr std::size_t k_in_bytes = 16 * 1024;  // one read of an answer (a collector's is a few hundred bytes)
 
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 // RFC 4648 base64, for credentials given in the endpoint URL (Basic authentication).
 std::string base64(std::string_view in) {
   static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -121,6 +116,14 @@ void set_text(http_result& r, const char* text) noexcept {
 }
 
 }  // namespace
+
+void http_transport::global_init() noexcept {
+  static std::once_flag once;
+  try {
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  } catch (...) {  // std::system_error: the handles below then fail and the exporter says so
+  }
+}
 
 http_transport::http_transport(http_options opts) : opts_(std::move(opts)), reader_(response_, opts_.max_response_bytes) {
   global_init();

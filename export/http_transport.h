@@ -44,6 +44,11 @@ struct http_result {
 
 class http_transport {
  public:
+  /// libcurl's process-wide set-up (TLS libraries included), once. Called by init() on the
+  /// host's thread: libcurl asks for it before other threads use it, and it takes milliseconds
+  /// that the drain must not spend when the first spans arrive.
+  static void global_init() noexcept;
+
   explicit http_transport(http_options opts);
   ~http_transport();
   http_transport(const http_transport&) = delete;

@@ -79,6 +79,7 @@ class otlp_exporter final : public exporter {
     o.proxy = choose_proxy(o.url, cfg.proxy.value_or(proxy_settings{}));
     url_ = hide_credentials(o.url);  // for messages: credentials in the URL are never logged
     opts_ = std::move(o);
+    http_transport::global_init();  // here, in init(): not on the drain as the first spans arrive
   }
 
   ~otlp_exporter() override {
