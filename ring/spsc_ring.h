@@ -47,8 +47,8 @@ class spsc_ring {
   /// has no room. Never blocks. Must be followed by commit(n) before the next try_reserve.
   unsigned char* try_reserve(std::size_t n) noexcept {
     if (TC_UNLIKELY(n > max_record())) return nullptr;
-    std::uint64_t w = w_local_;
-    std::size_t pos = static_cast<std::size_t>(w & mask_);
+    const std::uint64_t w = w_local_;
+    const std::size_t pos = static_cast<std::size_t>(w & mask_);
     const std::size_t tail = cap_ - pos;
     const std::size_t need = n <= tail ? n : tail + n;
     if (w + need - r_cached_ > half_) {  // past half full by the last read position seen
@@ -62,14 +62,7 @@ class spsc_ring {
       if (w + need - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
       if (w + need - r_cached_ > cap_) return nullptr;
     }
-    if (n > tail) {  // pad the tail, start the record at offset 0
-      record_header pad{static_cast<std::uint32_t>(tail), record_pad, {0, 0, 0}};
-      std::memcpy(buf_ + pos, &pad, sizeof pad);
-      w += tail;
-      pos = 0;
-    }
-    w_pending_ = w;
-    return buf_ + pos;
+    return place(w, pos, tail, n);
   }
 
   /// Takes the offered buffer at the current write position and reserves `n` bytes in it.
@@ -87,17 +80,8 @@ class spsc_ring {
     r_rung_ = ~std::uint64_t{0};
     // Seen by the consumer before any record at or after w: commit()'s release store follows.
     switch_at_.store(w, std::memory_order_release);
-    std::size_t pos = static_cast<std::size_t>(w & mask_);
-    const std::size_t tail = cap_ - pos;
-    std::uint64_t at = w;
-    if (n > tail) {
-      record_header pad{static_cast<std::uint32_t>(tail), record_pad, {0, 0, 0}};
-      std::memcpy(buf_ + pos, &pad, sizeof pad);
-      at += tail;
-      pos = 0;
-    }
-    w_pending_ = at;
-    return buf_ + pos;
+    const std::size_t pos = static_cast<std::size_t>(w & mask_);
+    return place(w, pos, cap_ - pos, n);  // the new buffer is empty: it fits
   }
 
   TC_NOINLINE_COLD void ring_bell() noexcept {
@@ -166,6 +150,19 @@ class spsc_ring {
     return write_.load(std::memory_order_acquire) - read_.load(std::memory_order_acquire);
   }
  private:
+  /// The record's place at write position `w` (offset `pos`, `tail` bytes to the buffer's end):
+  /// a tail too short for `n` bytes gets a pad record and the record starts at offset 0.
+  TC_ALWAYS_INLINE unsigned char* place(std::uint64_t w, std::size_t pos, std::size_t tail, std::size_t n) noexcept {
+    if (n > tail) {
+      record_header pad{static_cast<std::uint32_t>(tail), record_pad, {0, 0, 0}};
+      std::memcpy(buf_ + pos, &pad, sizeof pad);
+      w += tail;
+      pos = 0;
+    }
+    w_pending_ = w;
+    return buf_ + pos;
+  }
+
   // The producer's line: its buffer and indices.
   unsigned char* buf_;
   std::size_t cap_;

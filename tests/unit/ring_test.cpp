@@ -27,25 +27,34 @@ bool put(spsc_ring& r, std::uint32_t n, unsigned char tag) {
   r.commit(n);
   return true;
 }
-// Reads every record, following a switch to an offered buffer as the drain does; returns payload
-// tags in order.
-std::vector<unsigned char> take(spsc_ring& r) {
-  std::vector<unsigned char> tags;
+// Reads every readable record as the drain does, following a switch to an offered buffer; calls
+// on_span(record, header) for each span record, then releases. Returns the switches followed.
+template <class F>
+int read_all(spsc_ring& r, F&& on_span) {
+  int followed = 0;
   std::uint64_t pos = r.read_pos();
   const std::uint64_t end = r.readable();
   const std::uint64_t sw = r.switch_pos();
   while (pos < end || pos == sw) {
     if (pos == sw) {
       r.follow_switch();
+      ++followed;
       if (pos == end) break;
     }
     record_header h;
     std::memcpy(&h, r.at(pos), sizeof h);
     REQUIRE(h.size >= 8);
-    if (h.type == record_span) tags.push_back(r.at(pos)[8]);
+    REQUIRE(h.size <= r.capacity());
+    if (h.type == record_span) on_span(r.at(pos), h);
     pos += h.size;
   }
   r.release(pos);
+  return followed;
+}
+// Payload tags of every record, in order.
+std::vector<unsigned char> take(spsc_ring& r) {
+  std::vector<unsigned char> tags;
+  read_all(r, [&](const unsigned char* rec, const record_header&) { tags.push_back(rec[8]); });
   return tags;
 }
 }  // namespace
@@ -218,30 +227,15 @@ TEST_SUITE("ring") {
     int expect = 0, grown = 0, followed = 0;
     std::size_t cap = 4096;
     while (expect < n) {
-      std::uint64_t pos = r.read_pos();
-      const std::uint64_t end = r.readable();
-      const std::uint64_t sw = r.switch_pos();
-      while (pos < end || pos == sw) {
-        if (pos == sw) {
-          r.follow_switch();
-          ++followed;
-          if (pos == end) break;
-        }
-        record_header h;
-        std::memcpy(&h, r.at(pos), sizeof h);
-        REQUIRE(h.size <= r.capacity());
-        if (h.type == record_span) {
-          int v;
-          std::memcpy(&v, r.at(pos) + 8, sizeof v);
-          REQUIRE(v == expect);
-          bool intact = true;
-          for (std::uint32_t b = 12; b < h.size; ++b) intact = intact && r.at(pos)[b] == static_cast<unsigned char>(v);
-          REQUIRE(intact);
-          ++expect;
-        }
-        pos += h.size;
-      }
-      r.release(pos);
+      followed += read_all(r, [&](const unsigned char* rec, const record_header& h) {
+        int v;
+        std::memcpy(&v, rec + 8, sizeof v);
+        REQUIRE(v == expect);
+        bool intact = true;
+        for (std::uint32_t b = 12; b < h.size; ++b) intact = intact && rec[b] == static_cast<unsigned char>(v);
+        REQUIRE(intact);
+        ++expect;
+      });
       if (grown < 3 && expect > (grown + 1) * 50000 && r.can_offer()) {
         cap *= 4;
         bufs.push_back(std::make_unique<unsigned char[]>(cap));
