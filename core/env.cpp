@@ -615,7 +615,7 @@ const var_def k_vars[] = {
        else s.add(n, v, "is not safety or efficiency; using the default safety");
      },
      [](const config& c) { return std::string(c.order == processor_order::efficiency ? "efficiency" : "safety"); }},
-    TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "ring size per producer thread in KiB (rounded up to a power of two)"),
+    TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "a producer thread's first ring in KiB (rounded up to a power of two); a busy thread's grows to TRACECRAFT_RING_MAX_KB"),
     TC_UINT_VAR("TRACECRAFT_RING_MAX_KB", ring_max_kb, 4, 1048576, 4096, "a ring a drain pass finds over a quarter full (or dropping) is replaced by one 4x larger, up to this many KiB (at or below TRACECRAFT_RING_KB: rings never grow)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {
