@@ -945,7 +945,7 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
   ot_th_now_ = ot_th;
 }
 
-// A ring found past half full at the start of a pass, or one that dropped records since the
+// A ring found over a quarter full at the start of a pass, or one that dropped records since the
 // drain last looked, is being outrun by its thread between passes: offer it a buffer 4x larger
 // (at most ring_max_bytes), its pages mapped here (ring/ring_memory.h) so the producer never takes
 // a page fault on it. The producer moves over on its next record past half full
@@ -1030,7 +1030,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
       ring.release(r);
       any = true;
     }
-    // After the release: the thread writes into an emptied ring while the new buffer is zeroed.
+    // After the release: the thread writes into an emptied ring while the new buffer is mapped.
     if (!closed) maybe_grow(ts, fill);
     if (closed) {
       fold_and_release(ts);  // erases rings[i]

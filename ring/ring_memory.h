@@ -6,7 +6,6 @@
 #include <sys/mman.h>
 
 #include <cstddef>
-#include <cstring>
 #include <utility>
 
 namespace tracecraft::detail {
