@@ -32,7 +32,7 @@ class spsc_ring {
  public:
   /// `buf` has `capacity` bytes (a power of two >= 4096), owned by the caller.
   spsc_ring(unsigned char* buf, std::size_t capacity) noexcept
-      : buf_(buf), cap_(capacity), mask_(capacity - 1), half_(capacity / 2), c_buf_(buf), c_cap_(capacity), c_mask_(capacity - 1) {}
+      : buf_(buf), cap_(capacity), mask_(capacity - 1), half_(capacity / 2), c_buf_(buf), c_mask_(capacity - 1) {}
 
   static constexpr std::uint64_t no_switch = ~std::uint64_t{0};
   /// Before the first record: the doorbell the producer rings when the ring passes half full.
@@ -115,18 +115,17 @@ class spsc_ring {
   std::uint64_t readable() const noexcept { return write_.load(std::memory_order_acquire); }
   /// The buffer the consumer reads (it changes at follow_switch()).
   const unsigned char* at(std::uint64_t pos) const noexcept { return c_buf_ + (pos & c_mask_); }
-  std::size_t capacity() const noexcept { return c_cap_; }
+  std::size_t capacity() const noexcept { return c_mask_ + 1; }
 
   /// Offers the producer a buffer of `cap` bytes (a power of two, larger than the current one,
-  /// zero-filled so its pages are mapped). Only while can_offer(); the caller owns the memory.
+  /// zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
   bool can_offer() const noexcept {
     return offer_.load(std::memory_order_relaxed) == nullptr && switch_at_.load(std::memory_order_acquire) == no_switch &&
            c_next_ == nullptr;
   }
   void offer(unsigned char* buf, std::size_t cap) noexcept {
     c_next_ = buf;
-    c_next_cap_ = cap;
-    offer_cap_ = cap;
+    offer_cap_ = cap;  // written only here: the producer reads it, and follow_switch() below
     offer_.store(buf, std::memory_order_release);
   }
   /// The write position where the producer moved to the offered buffer, or no_switch. Read after
@@ -135,8 +134,7 @@ class spsc_ring {
   /// Called when the read position has reached switch_pos(): reads continue in the new buffer.
   void follow_switch() noexcept {
     c_buf_ = c_next_;
-    c_cap_ = c_next_cap_;
-    c_mask_ = c_next_cap_ - 1;
+    c_mask_ = offer_cap_ - 1;
     c_next_ = nullptr;
     switch_at_.store(no_switch, std::memory_order_release);
   }
@@ -182,10 +180,8 @@ class spsc_ring {
   std::size_t offer_cap_ = 0;
   std::uint64_t r_local_ = 0;
   const unsigned char* c_buf_;
-  std::size_t c_cap_;
   std::uint64_t c_mask_;
   unsigned char* c_next_ = nullptr;  // offered, not yet followed
-  std::size_t c_next_cap_ = 0;
 };
 
 }  // namespace tracecraft::detail
