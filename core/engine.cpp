@@ -275,6 +275,8 @@ void engine::fold_and_release(thread_state* ts) noexcept {
     folded_frag_lost += ts->fragments_lost.load(std::memory_order_relaxed);
     rings.erase(std::find(rings.begin(), rings.end(), ts));
   }
+  if (ts->growth_asked != 0) mapper.abandon(ts->growth_asked);
+  ts->growth_asked = 0;
   ts->release();
 }
 
@@ -946,24 +948,41 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
 }
 
 // A ring found over a quarter full at the start of a pass, or one that dropped records since the
-// drain last looked, is being outrun by its thread between passes: offer it a buffer 4x larger
-// (at most ring_max_bytes), its pages mapped here (ring/ring_memory.h) so the producer never takes
-// a page fault on it. The producer moves over on its next record past half full
-// (ring/spsc_ring.h). Allocation failure only means no growth.
+// drain last looked, is being outrun by its thread between passes: it gets a buffer 4x larger (at
+// most ring_max_bytes). The drain asks the mapper for it (ring/ring_mapper.h: its pages mapped on
+// the mapper's thread, so the producer never takes a page fault on it and the drain goes on reading
+// every other ring) and offers it on a later pass; the producer moves over on its next record past
+// half full (ring/spsc_ring.h). A mapping that fails only means no growth this time.
 void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
   const bool dropped = full != ts->full_seen;
   ts->full_seen = full;
+  if (!growth_on_) return;
+  if (ts->growth_asked != 0) {  // asked on an earlier pass; no offer was made since
+    ring_memory buf;
+    const ring_mapper::state st = mapper.take(ts->growth_asked, buf);
+    if (st == ring_mapper::state::pending) return;
+    ts->growth_asked = 0;
+    if (st == ring_mapper::state::ready) offer_buffer(ts, std::move(buf));
+    return;
+  }
   // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
   if (!ts->ring.can_offer()) return;
   const std::size_t cap = ts->ring.capacity();
   if (cap >= ring_max_bytes || (fill <= cap / 4 && !dropped)) return;
   const std::size_t next = std::min(ring_max_bytes, cap * 4);
-  ring_memory buf = ring_memory::allocate(next);
-  if (!buf) return;
+  const ring_mapper::asked a = mapper.ask(next);
+  if (a == ring_mapper::asked::queued) ts->growth_asked = next;
+  if (a != ring_mapper::asked::unavailable) return;  // busy: the next pass asks again
+  ring_memory buf = ring_memory::allocate(next);  // no mapper thread: mapped here
+  if (buf) offer_buffer(ts, std::move(buf));
+}
+
+void engine::offer_buffer(thread_state* ts, ring_memory buf) noexcept {
+  const std::size_t next = buf.size();
   ts->ring.offer(buf.get(), next);
   ts->next_storage = std::move(buf);
-  ts->bytes.store(cap + next, std::memory_order_relaxed);
+  ts->bytes.store(ts->ring.capacity() + next, std::memory_order_relaxed);
   rings_grown.store(rings_grown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
@@ -1134,6 +1153,9 @@ void engine::drain_main() noexcept {
     lk.unlock();
     if (bell.wait(rung, milliseconds(sleep_ms))) bell_wakes.store(bell_wakes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  // The last passes grow nothing; the mapper's thread ends (after the mapping in hand, if any).
+  growth_on_ = false;
+  mapper.stop(true);
   {
     std::unique_lock<std::mutex> lk(mu);
     if (!abandoned) {
@@ -1203,6 +1225,7 @@ stats_snapshot engine::snapshot() noexcept {
     }
     s.threads = static_cast<std::uint32_t>(rings.size());
     for (thread_state* ts : rings) s.ring_bytes += ts->bytes.load(std::memory_order_relaxed);
+    s.ring_bytes += mapper.held_bytes();
     s.rings_grown = rings_grown.load(std::memory_order_relaxed);
     read_exporter_stats(s);
   }

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "export/exporter.h"
 #include "export/span_view.h"
+#include "ring/ring_mapper.h"
 #include "ring/thread_state.h"
 #include "redact/json_payload.h"
 #include "redact/redactor.h"
@@ -65,6 +66,8 @@ struct engine final : tail_sink {
   moodycamel::ConcurrentQueue<thread_state*> new_rings;  ///< MPSC: attaching threads -> drain
   std::mutex registry_mu;             ///< guards `rings` membership against stats() readers
   std::vector<thread_state*> rings;   ///< drain-owned
+  ring_mapper mapper;                 ///< maps grown rings' buffers off the drain (asked by the drain only)
+  bool growth_on_ = true;             ///< drain-only: off for the passes after the drain loop
   // Counters folded in from reclaimed rings (drain writes under registry_mu).
   std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0;
 
@@ -176,6 +179,7 @@ struct engine final : tail_sink {
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
   void maybe_grow(thread_state* ts, std::uint64_t fill) noexcept;
+  void offer_buffer(thread_state* ts, ring_memory buf) noexcept;
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park, bool in_ring) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;
   /// `batchable`: the view may wait in `batch_` (its strings stay valid until the ring is

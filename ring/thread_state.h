@@ -40,6 +40,7 @@ struct thread_state : thread_hot {
   ring_memory retired_storage;
   std::atomic<std::uint64_t> bytes{0};          ///< ring memory held (all of the above)
   std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
+  std::size_t growth_asked = 0;                 ///< a buffer of this size asked of the engine's ring_mapper (drain)
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
   std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
   std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room

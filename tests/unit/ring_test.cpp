@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The SPSC ring: wrap-around with pad records, full detection, record size limit, growth into an
-// offered buffer, concurrent use.
+// offered buffer, concurrent use; the mapper that prepares grown buffers off the drain.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -12,6 +12,7 @@
 
 #include "ring/doorbell.h"
 #include "ring/drain_pacing.h"
+#include "ring/ring_mapper.h"
 #include "ring/spsc_ring.h"
 
 using namespace tracecraft::detail;
@@ -318,5 +319,109 @@ TEST_SUITE("ring") {
       CHECK(steady_clock::now() - t0 < seconds(5));
       ringer.join();
     }
+  }
+
+  // Waits (up to 10 s) until the mapper has nothing queued or in hand.
+  bool settle(const ring_mapper& m) {
+    for (int i = 0; i < 10000 && !m.idle(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return m.idle();
+  }
+  // ask() until it is not busy (the worker may hold the lock for a moment).
+  ring_mapper::asked ask(ring_mapper& m, std::size_t bytes) {
+    ring_mapper::asked a;
+    while ((a = m.ask(bytes)) == ring_mapper::asked::busy) std::this_thread::yield();
+    return a;
+  }
+  // take() once the mapper is idle (retried a little: a take that finds the lock busy is pending).
+  ring_mapper::state take(ring_mapper& m, std::size_t bytes, ring_memory& out) {
+    REQUIRE(settle(m));
+    ring_mapper::state st = m.take(bytes, out);
+    for (int i = 0; i < 100 && st == ring_mapper::state::pending; ++i) {
+      std::this_thread::yield();
+      st = m.take(bytes, out);
+    }
+    return st;
+  }
+
+  TEST_CASE("ring_mapper: a buffer asked for is mapped on its thread, zeroed and writable, then taken once") {
+    ring_mapper m;
+    CHECK(m.held_bytes() == 0);
+    CHECK(ask(m, 64 * 1024) == ring_mapper::asked::queued);
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 64 * 1024);  // ready, counted as ring memory
+    ring_memory other;
+    CHECK(m.take(128 * 1024, other) == ring_mapper::state::pending);  // sizes do not mix
+    CHECK_FALSE(other);
+    ring_memory got;
+    CHECK(take(m, 64 * 1024, got) == ring_mapper::state::ready);
+    REQUIRE(got);
+    CHECK(got.size() == 64 * 1024);
+    bool zero = true;
+    for (std::size_t i = 0; i < got.size(); i += 512) zero = zero && got.get()[i] == 0;
+    CHECK(zero);
+    std::memset(got.get(), 0xab, got.size());
+    CHECK(m.held_bytes() == 0);
+    CHECK(take(m, 64 * 1024, got) == ring_mapper::state::pending);  // taken once
+    CHECK(got.size() == 64 * 1024);  // untouched by the pending take
+  }
+
+  TEST_CASE("ring_mapper: buffers of a size serve whoever asked; an abandoned one is freed, never handed out") {
+    ring_mapper m;
+    // Three rings ask for 16 KiB; one goes away before its buffer is taken.
+    for (int i = 0; i < 3; ++i) CHECK(ask(m, 16 * 1024) == ring_mapper::asked::queued);
+    m.abandon(16 * 1024);
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 2 * 16 * 1024);
+    ring_memory a, b, c;
+    CHECK(take(m, 16 * 1024, a) == ring_mapper::state::ready);
+    CHECK(take(m, 16 * 1024, b) == ring_mapper::state::ready);
+    CHECK(take(m, 16 * 1024, c) == ring_mapper::state::pending);
+    CHECK(a.get() != b.get());
+    CHECK(m.held_bytes() == 0);
+    // Abandoned once ready: freed at once.
+    CHECK(ask(m, 32 * 1024) == ring_mapper::asked::queued);
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 32 * 1024);
+    m.abandon(32 * 1024);
+    CHECK(m.held_bytes() == 0);
+    CHECK(take(m, 32 * 1024, c) == ring_mapper::state::pending);
+    // Many asked and abandoned while the worker runs: nothing is left behind.
+    for (int i = 0; i < 50; ++i) {
+      CHECK(ask(m, 256 * 1024) == ring_mapper::asked::queued);
+      if (i % 5 == 4) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      m.abandon(256 * 1024);
+    }
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 0);
+    CHECK(take(m, 256 * 1024, c) == ring_mapper::state::pending);
+  }
+
+  TEST_CASE("ring_mapper: a mapping the kernel refuses is reported once; after stop() nothing is asked or held") {
+    ring_mapper m;
+    const std::size_t huge = std::size_t{1} << 47;  // 128 TiB: more than a process's address space
+    CHECK(ask(m, huge) == ring_mapper::asked::queued);
+    ring_memory got;
+    CHECK(take(m, huge, got) == ring_mapper::state::failed);
+    CHECK_FALSE(got);
+    CHECK(take(m, huge, got) == ring_mapper::state::pending);
+    CHECK(m.held_bytes() == 0);
+
+    CHECK(ask(m, 64 * 1024) == ring_mapper::asked::queued);
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 64 * 1024);
+    m.stop(true);
+    CHECK(m.held_bytes() == 0);  // the ready buffer was freed
+    CHECK(m.ask(64 * 1024) == ring_mapper::asked::unavailable);
+    CHECK(take(m, 64 * 1024, got) == ring_mapper::state::pending);
+    m.stop(true);  // twice: harmless (the destructor calls it again)
+  }
+
+  TEST_CASE("ring_mapper: stopped while it maps, it finishes that mapping, frees it and ends") {
+    ring_mapper m;
+    for (int i = 0; i < 8; ++i) CHECK(ask(m, 4u * 1024 * 1024) == ring_mapper::asked::queued);
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    m.stop(true);  // returns after at most the mapping in hand
+    CHECK(m.held_bytes() == 0);
+    CHECK(m.idle());
   }
 }
