@@ -133,6 +133,7 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   resource = build_resource(cfg);
   ring_bytes = ring_bytes_for(cfg.ring_kb);
   ring_max_bytes = std::max(ring_bytes, ring_bytes_for(cfg.ring_max_kb));
+  mapper.set_doorbell(&bell);  // a buffer ready for a growing ring wakes the drain to offer it
   switch (cfg.sampler) {
     case sampler_kind::always_on:
     case sampler_kind::parentbased_always_on: threshold = 0; break;
@@ -1114,6 +1115,8 @@ void engine::drain_main() noexcept {
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
   for (auto& e : exporters) e->start();
+  // Rings may grow: the mapper's thread now, not at the first growth, which its creation delayed.
+  if (ring_max_bytes > ring_bytes) mapper.start();
   using namespace std::chrono;
   auto next_refine = steady_clock::now() + seconds(1);
   auto refine_every = seconds(1);

@@ -35,14 +35,9 @@ ring_mapper::asked ring_mapper::ask(std::size_t bytes) noexcept {
   } catch (...) {
     return asked::unavailable;
   }
-  if (!started_) {
-    try {
-      worker_ = std::thread([this] { run(); });
-      started_ = true;
-    } catch (...) {
-      queued_.pop_back();
-      return asked::unavailable;
-    }
+  if (!start_locked()) {
+    queued_.pop_back();
+    return asked::unavailable;
   }
   lk.unlock();
   cv_.notify_one();
@@ -82,6 +77,21 @@ std::uint64_t ring_mapper::held_bytes() const noexcept {
   std::uint64_t n = mapping_;
   for (const auto& m : ready_) n += m.size();
   return n;
+}
+
+bool ring_mapper::start() noexcept {
+  std::lock_guard<std::mutex> lk(mu_);
+  return !stopping_ && start_locked();
+}
+
+bool ring_mapper::start_locked() noexcept {
+  if (started_) return true;
+  try {
+    worker_ = std::thread([this] { run(); });
+    started_ = true;
+  } catch (...) {
+  }
+  return started_;
 }
 
 bool ring_mapper::idle() const noexcept {
@@ -130,6 +140,7 @@ void ring_mapper::run() noexcept {
     }
     if (m) ready_.push_back(std::move(m));  // capacity reserved by ask(): no allocation
     else failed_.push_back(bytes);
+    if (bell_ != nullptr) bell_->ring();
   }
 }
 

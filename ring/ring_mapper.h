@@ -2,11 +2,17 @@
 // ring/ring_mapper.h — maps the buffers of growing rings on a thread of its own, not the drain's.
 //
 // A ring that grows needs a buffer with every page mapped (ring/ring_memory.h): 0.3–0.6 ms for
-// 1 MiB and 1–1.8 ms for 4 MiB on these VMs. Mapped on the drain, that time stalled every other
-// ring: four threads at 500,000 spans/s each, growing in the same passes, lost 787–4225 spans per
-// round (tracecraft-export-bench --threads 4 --rate 2000000). Here the drain asks for a size and
-// offers the buffer on a later pass, reading every ring meanwhile. The worker thread starts at the
-// first request, so a process whose rings never grow never has one.
+// 1 MiB and 1–1.8 ms for 4 MiB on these VMs. Mapped on the drain, that time is a stall for every
+// other ring, and it adds up: sixteen threads growing to 1 MiB (tracecraft-export-bench --threads
+// 16, two rounds) cost the drain 22–27 ms of CPU, 32 ms of wall time, in its growth step; with the
+// mapper 0.3–1.5 ms of CPU. Here the drain asks for a size and offers the buffer when the worker
+// rings the drain's doorbell, reading every ring meanwhile.
+//
+// The drain starts the worker when rings may grow (start()): created at the first ask() instead,
+// its creation delayed the first growth, and a thread bursting at 1M spans/s from its first span
+// lost 125–327 spans in 6 of 16 first rounds (0 of 16 mapping on the drain, 0 of 16 started
+// early). It runs at normal priority: as SCHED_IDLE it waited for idle CPU time and lost 819 in 1
+// of 8.
 //
 // Buffers are interchangeable by size. Each waiting ring has asked once and takes once, so the
 // buffers of a size queued, being mapped and ready are never fewer than the rings waiting for one;
@@ -20,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "ring/doorbell.h"
 #include "ring/ring_memory.h"
 
 namespace tracecraft::detail {
@@ -31,12 +38,19 @@ class ring_mapper {
   ring_mapper& operator=(const ring_mapper&) = delete;
   ~ring_mapper() { stop(true); }
 
+  /// Before the first ask(): the doorbell rung when a buffer is ready, so the drain offers it at
+  /// once instead of on its next timed pass (the ring it is for may be overflowing meanwhile).
+  void set_doorbell(doorbell* bell) noexcept { bell_ = bell; }
+
+  /// Starts the worker thread now rather than at the first ask(); false when it cannot start.
+  bool start() noexcept;
+
   enum class asked { queued, busy, unavailable };
   enum class state { pending, ready, failed };
 
-  /// Queues one buffer of `bytes`. Never waits: `busy` when the worker holds the lock (ask again
-  /// later); `unavailable` when no worker can run (the thread did not start, or stop() was
-  /// called): the caller maps the buffer itself or does without.
+  /// Queues one buffer of `bytes` (starting the worker if start() was not called). Never waits:
+  /// `busy` when the worker holds the lock (ask again later); `unavailable` when no worker can
+  /// run (the thread did not start, or stop() was called): the caller maps the buffer itself.
   asked ask(std::size_t bytes) noexcept;
   /// One buffer of `bytes` asked for earlier: `ready` moves it into `out`; `failed` means the
   /// kernel refused the mapping (ask again later); `pending` means not yet (or the lock was busy).
@@ -53,6 +67,7 @@ class ring_mapper {
 
  private:
   void run() noexcept;
+  bool start_locked() noexcept;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -63,6 +78,7 @@ class ring_mapper {
   std::size_t mapping_ = 0;           // size being mapped now (0: none)
   bool started_ = false;
   bool stopping_ = false;
+  doorbell* bell_ = nullptr;
   std::thread worker_;
 };
 

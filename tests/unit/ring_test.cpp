@@ -346,6 +346,9 @@ TEST_SUITE("ring") {
   TEST_CASE("ring_mapper: a buffer asked for is mapped on its thread, zeroed and writable, then taken once") {
     ring_mapper m;
     CHECK(m.held_bytes() == 0);
+    CHECK(m.start());  // the drain starts it early; again is harmless
+    CHECK(m.start());
+    CHECK(m.idle());
     CHECK(ask(m, 64 * 1024) == ring_mapper::asked::queued);
     REQUIRE(settle(m));
     CHECK(m.held_bytes() == 64 * 1024);  // ready, counted as ring memory
@@ -412,6 +415,7 @@ TEST_SUITE("ring") {
     m.stop(true);
     CHECK(m.held_bytes() == 0);  // the ready buffer was freed
     CHECK(m.ask(64 * 1024) == ring_mapper::asked::unavailable);
+    CHECK_FALSE(m.start());
     CHECK(take(m, 64 * 1024, got) == ring_mapper::state::pending);
     m.stop(true);  // twice: harmless (the destructor calls it again)
   }
