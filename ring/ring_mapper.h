@@ -4,9 +4,9 @@
 // A ring that grows needs a buffer with every page mapped (ring/ring_memory.h): 0.3–0.6 ms for
 // 1 MiB and 1–1.8 ms for 4 MiB on these VMs. Mapped on the drain, that time is a stall for every
 // other ring, and it adds up: sixteen threads growing to 1 MiB (tracecraft-export-bench --threads
-// 16, two rounds) cost the drain 22–27 ms of CPU, 32 ms of wall time, in its growth step; with the
-// mapper 0.3–1.5 ms of CPU. Here the drain asks for a size and offers the buffer when the worker
-// rings the drain's doorbell, reading every ring meanwhile.
+// 16, two rounds) cost the drain 21–27 ms of CPU (25–37 ms of wall time) in its growth step; with
+// the mapper 0.1–0.5 ms (0.7–1.1 ms). Here the drain asks for a size and offers the buffer when the
+// worker rings the drain's doorbell, reading every ring meanwhile.
 //
 // The drain starts the worker when rings may grow (start()): created at the first ask() instead,
 // its creation delayed the first growth, and a thread bursting at 1M spans/s from its first span
