@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <new>
@@ -356,7 +357,7 @@ bool http_transport::stale() noexcept {
   return c != CURLE_AGAIN;
 }
 
-http_result http_transport::post(std::string_view body, bool gzip) noexcept {
+http_result http_transport::post(std::string_view body, bool gzip, char* room) noexcept {
   http_result r;
   if (abort_.load(std::memory_order_acquire)) {
     r.aborted = true;
@@ -368,7 +369,7 @@ http_result http_transport::post(std::string_view body, bool gzip) noexcept {
   }
   const clock::time_point deadline =
       opts_.timeout_ms == 0 ? clock::time_point::max() : clock::now() + std::chrono::milliseconds(opts_.timeout_ms);
-  char length[64];
+  char length[k_length_lines + 1];
   std::snprintf(length, sizeof length, "%sContent-Length: %zu\r\n\r\n", gzip ? "Content-Encoding: gzip\r\n" : "", body.size());
   try {
     request_.assign(head_).append(length);
@@ -385,8 +386,14 @@ http_result http_transport::post(std::string_view body, bool gzip) noexcept {
     if (sock_ < 0 && !connect(deadline, r)) return r;
     reader_.reset();
     r.error.clear();
-    const bool sent = send_all(request_.data(), request_.size(), deadline, r) &&
-                      send_all(body.data(), body.size(), deadline, r);
+    bool sent;
+    if (room != nullptr && static_cast<std::size_t>(body.data() - room) >= request_.size()) {
+      char* head = const_cast<char*>(body.data()) - request_.size();  // inside the caller's room
+      std::memcpy(head, request_.data(), request_.size());
+      sent = send_all(head, request_.size() + body.size(), deadline, r);
+    } else {
+      sent = send_all(request_.data(), request_.size(), deadline, r) && send_all(body.data(), body.size(), deadline, r);
+    }
     if (!sent && !r.aborted && clock::now() < deadline) {
       // The server may have answered and closed before taking the whole request: read what came.
       http_result ignored;

@@ -57,7 +57,12 @@ class http_transport {
   /// False when libcurl or the URL could not be set up (every post then fails without I/O).
   bool usable() const noexcept { return ok_; }
   /// POSTs `body`; `gzip` adds Content-Encoding. The response body is left in response().
-  http_result post(std::string_view body, bool gzip) noexcept;
+  /// `room`, when given: the bytes from it up to body.data() are the caller's to overwrite. The
+  /// head is then written there and head and body leave in one send (a head sent alone is a
+  /// segment of its own, which on loopback wakes the receiver once more).
+  http_result post(std::string_view body, bool gzip, char* room = nullptr) noexcept;
+  /// The most a post's head takes (its fixed part plus Content-Encoding and Content-Length).
+  std::size_t max_head_bytes() const noexcept { return head_.size() + k_length_lines; }
   const std::string& response() const noexcept { return response_; }
   /// From any thread: the post in progress (and every later one) returns with aborted = true.
   void abort() noexcept;
@@ -70,6 +75,7 @@ class http_transport {
  private:
   using clock = std::chrono::steady_clock;
   enum class wait_result { ready, timeout, aborted };
+  static constexpr std::size_t k_length_lines = 64;  // "Content-Encoding: gzip\r\n" + "Content-Length: <20 digits>\r\n\r\n"
   bool open_handles() noexcept;
   bool connect(clock::time_point deadline, http_result& r) noexcept;
   void disconnect() noexcept;  // closes the connection by destroying the curl handles

@@ -38,7 +38,7 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 struct batch {
-  explicit batch(const resource_info& r) : proto(r) {}
+  batch(const resource_info& r, std::size_t front) : proto(r, front) {}
   otlp_proto_batch proto;  // http/protobuf
   out_buffer json;         // http/json: prefix, spans, suffix
   std::uint32_t spans = 0;
@@ -196,7 +196,7 @@ class otlp_exporter final : public exporter {
     if (!free_.try_dequeue(b)) {
       if (live_ >= queue_cap_) return false;  // cannot happen while the span count is bounded
       try {
-        b = new batch(res_);
+        b = new batch(res_, transport_ ? transport_->max_head_bytes() : 0);
       } catch (...) {
         return false;
       }
@@ -288,6 +288,8 @@ class otlp_exporter final : public exporter {
 
   void send(batch& b) noexcept {
     std::string_view body = b.body;
+    // A protobuf body has room for the HTTP head in front of it (one send for both).
+    char* room = json_ || gzip_ ? nullptr : b.proto.room();
     if (gzip_) {
       if (!gz_.compress(body, zbuf_)) {
         counters.set_error("gzip failed (out of memory)");
@@ -300,7 +302,7 @@ class otlp_exporter final : public exporter {
     const auto give_up = export_timeout_ms_ == 0 ? steady::time_point::max()
                                                  : started + std::chrono::milliseconds(export_timeout_ms_);
     for (unsigned attempt = 0;; ++attempt) {
-      const http_result r = transport_ ? transport_->post(body, gzip_) : http_result{0, false, false, {}, "no transport"};
+      const http_result r = transport_ ? transport_->post(body, gzip_, room) : http_result{0, false, false, {}, "no transport"};
       if (r.aborted) {
         settle(&b, counters.shutdown_deadline);
         return;

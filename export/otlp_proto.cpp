@@ -277,7 +277,7 @@ char* span_encoder::write(char* at, const span_view& s, bool quick) {
 
 // ---- the request envelope -------------------------------------------------------------------
 
-otlp_proto_batch::otlp_proto_batch(const resource_info& res) {
+otlp_proto_batch::otlp_proto_batch(const resource_info& res, std::size_t front) : front_(front) {
   // Resource { repeated KeyValue attributes = 1 }: strings, then process.pid as int.
   std::vector<attr_view> attrs;
   for (const auto& [k, v] : res.strings) {
@@ -304,7 +304,7 @@ otlp_proto_batch::otlp_proto_batch(const resource_info& res) {
   put_string(put_string(scope_.data(), 0x0A, name), 0x12, ver);
   // Envelope: request tag+len, ResourceSpans: resource tag+len+body, scope_spans tag+len,
   // ScopeSpans: scope tag+len+body. Lengths take at most 5 varint bytes each.
-  headroom_ = 4 * 6 + resource_.size() + scope_.size();
+  headroom_ = front_ + 4 * 6 + resource_.size() + scope_.size();
   clear();
 }
 
@@ -325,8 +325,9 @@ bool otlp_proto_batch::add(const span_view& s, std::size_t max_request) {
     end = enc_.write(p, s, false);
   }
   const auto n = static_cast<std::size_t>(end - p);
-  // buf_ holds the headroom, an upper bound of the envelope: the request stays under the limit.
-  if (buf_.size() + n > max_request) return false;  // written past the end, not committed
+  // buf_ holds the headroom, an upper bound of the envelope (and the front room, not part of the
+  // request): the request stays under the limit.
+  if (buf_.size() - front_ + n > max_request) return false;  // written past the end, not committed
   buf_.commit(n);
   ++spans_;
   return true;

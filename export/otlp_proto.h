@@ -46,11 +46,12 @@ class span_encoder {
 /// Builds one ExportTraceServiceRequest from spans added one by one. The spans are encoded into
 /// a body that keeps headroom in front; seal() writes the envelope (ResourceSpans, the
 /// precomputed Resource, ScopeSpans, the precomputed scope) backwards into that headroom, so the
-/// finished request is contiguous without copying the spans. No allocation once the buffer has
-/// grown to the batch size.
+/// finished request is contiguous without copying the spans. `front` more bytes are kept free in
+/// front of the request for the HTTP head (http_transport::post), so that head and body leave in
+/// one send. No allocation once the buffer has grown to the batch size.
 class otlp_proto_batch {
  public:
-  explicit otlp_proto_batch(const resource_info& res);
+  explicit otlp_proto_batch(const resource_info& res, std::size_t front = 0);
 
   void clear() noexcept;
   /// Appends one span unless the request would then exceed `max_request` bytes (returns false,
@@ -59,13 +60,16 @@ class otlp_proto_batch {
   std::size_t spans() const noexcept { return spans_; }
   /// Bytes of span data so far (the request is a few hundred bytes more).
   std::size_t span_bytes() const noexcept { return buf_.size() - headroom_; }
-  /// The encoded request; valid until the next clear() or add().
+  /// The encoded request; valid until the next clear() or add(). The bytes from room() up to
+  /// its start (at least `front`) are free for the caller to write.
   std::string_view seal() noexcept;
+  char* room() noexcept { return buf_.data(); }
 
  private:
   std::string resource_;  // Resource message body (ResourceSpans.resource), precomputed
   std::string scope_;     // InstrumentationScope message body, precomputed
   span_encoder enc_;
+  std::size_t front_;
   std::size_t headroom_;
   out_buffer buf_;
   std::size_t spans_ = 0;

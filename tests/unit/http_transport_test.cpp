@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -157,6 +158,35 @@ TEST_SUITE("http transport") {
     CHECK(seen[0].head.find("Content-Encoding") == std::string::npos);
     CHECK(seen[0].head.find("Expect") == std::string::npos);
     CHECK(seen[2].head.find("\r\nContent-Encoding: gzip\r\n") != std::string::npos);
+  }
+
+  TEST_CASE("with room in front of the body the head is written there, so head and body leave in one send") {
+    script_server s(keep_alive_ok);
+    http_transport t(options(s.url()));
+    REQUIRE(t.usable());
+    const std::size_t room = t.max_head_bytes();
+    std::string buf(room + 200000, 'x');
+    for (std::size_t i = room; i < buf.size(); ++i) buf[i] = static_cast<char>('a' + i % 26);
+    const std::string_view body(buf.data() + room, buf.size() - room);
+    CHECK(t.post(body, false, buf.data()).status == 200);  // room enough: one send
+    CHECK(t.post(body, true, buf.data()).status == 200);   // the longest head (Content-Encoding) fits too
+    CHECK(t.post(body, false).status == 200);              // no room: head, then body
+    // Room too small for the head: the bytes before the body are left alone.
+    std::string small(16 + body.size(), 'y');
+    std::memcpy(small.data() + 16, body.data(), body.size());
+    CHECK(t.post(std::string_view(small.data() + 16, body.size()), false, small.data()).status == 200);
+    CHECK(small.compare(0, 16, std::string(16, 'y')) == 0);
+    CHECK(t.connects() == 1);
+    const auto seen = s.seen();
+    REQUIRE(seen.size() == 4);
+    for (const auto& r : seen) CHECK(r.body == body);
+    CHECK(seen[0].head == seen[2].head);  // the same request either way
+    CHECK(seen[3].head == seen[2].head);
+    CHECK(seen[1].head.find("\r\nContent-Encoding: gzip\r\n") != std::string::npos);
+    // The last head was written right before the body, inside the room; the room's start untouched.
+    CHECK(std::string_view(body.data() - seen[1].head.size(), seen[1].head.size()) == seen[1].head);
+    CHECK(seen[1].head.size() <= room);
+    CHECK(buf[0] == 'x');
   }
 
   TEST_CASE("Connection: close, a chunked answer, and a server that closes an idle connection") {

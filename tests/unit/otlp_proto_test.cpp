@@ -171,6 +171,34 @@ TEST_CASE("quick bound: fits or refuses; the exact bound always fits; the same b
   CHECK(all_small > 100);
 }
 
+TEST_CASE("a batch with front room: the same request, at least that much room before it, the size limit on the request alone") {
+  span_maker m;
+  td::resource_info res;
+  res.strings.emplace_back("service.name", "otlp-proto-test");
+  td::otlp_proto_batch plain(res), roomy(res, 700);
+  for (std::size_t i = 0; i < 300; ++i) {
+    const td::span_view v = m.make(i);
+    REQUIRE(plain.add(v));
+    REQUIRE(roomy.add(v));
+  }
+  const std::string a(plain.seal());
+  const std::string_view b = roomy.seal();
+  CHECK(a == b);
+  CHECK(b.data() - roomy.room() >= 700);
+  // The limit counts the request's bytes, not the room: both batches stop at the same span.
+  td::otlp_proto_batch p2(res), r2(res, 1 << 20);
+  const std::size_t limit = a.size() / 2;
+  std::size_t np = 0, nr = 0;
+  for (std::size_t i = 0; i < 300; ++i) {
+    const td::span_view v = m.make(i);
+    np += p2.add(v, limit);
+    nr += r2.add(v, limit);
+  }
+  CHECK(np > 0);
+  CHECK(np == nr);
+  CHECK(p2.seal() == r2.seal());
+}
+
 TEST_CASE("quick bound: the largest usual attributes fill their reserve and still fit") {
   // An ASCII key of 63 bytes and an ASCII string of 57: the largest attribute the direct path
   // writes (128 bytes), in the span, in events and in links, with the fewest other bytes to hide in.
