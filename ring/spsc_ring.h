@@ -119,10 +119,9 @@ class spsc_ring {
 
   /// Offers the producer a buffer of `cap` bytes (a power of two, larger than the current one,
   /// zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
-  bool can_offer() const noexcept {
-    return offer_.load(std::memory_order_relaxed) == nullptr && switch_at_.load(std::memory_order_acquire) == no_switch &&
-           c_next_ == nullptr;
-  }
+  /// c_next_ is set by offer() and cleared only by follow_switch(), so it is null exactly when no
+  /// offer is out (offer_) and no switch is waiting to be followed (switch_at_).
+  bool can_offer() const noexcept { return c_next_ == nullptr; }
   void offer(unsigned char* buf, std::size_t cap) noexcept {
     c_next_ = buf;
     offer_cap_ = cap;  // written only here: the producer reads it, and follow_switch() below
