@@ -133,6 +133,8 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   resource = build_resource(cfg);
   ring_bytes = ring_bytes_for(cfg.ring_kb);
   ring_max_bytes = std::max(ring_bytes, ring_bytes_for(cfg.ring_max_kb));
+  // The first step of a fresh ring's growth (maybe_grow): offered in the pass that decides it.
+  if (ring_max_bytes > ring_bytes) spare_bytes_ = std::min(ring_max_bytes, ring_bytes * 4);
   mapper.set_doorbell(&bell);  // a buffer ready for a growing ring wakes the drain to offer it
   switch (cfg.sampler) {
     case sampler_kind::always_on:
@@ -952,30 +954,61 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
 // drain last looked, is being outrun by its thread between passes: it gets a buffer 4x larger (at
 // most ring_max_bytes). The drain asks the mapper for it (ring/ring_mapper.h: its pages mapped on
 // the mapper's thread, so the producer never takes a page fault on it and the drain goes on reading
-// every other ring) and offers it on a later pass; the producer moves over on its next record past
-// half full (ring/spsc_ring.h). A mapping that fails only means no growth this time.
+// every other ring) and offers it once mapped (in the same pass when the mapper's spare is that
+// size); the producer moves over on its next record past half full (ring/spsc_ring.h). A mapping
+// that fails only means no growth this time.
+//
+// A ring that dropped, or was found more than half full (it rang the doorbell within one
+// interval), is outrun by more than one step can answer: its goal is 16x. The first step is the
+// mapper's spare (ring/ring_mapper.h), offered in the pass that decides it; the second is asked for
+// as soon as the first is offered, so it is mapped while the producer fills the first. Decided only
+// on a later pass, after the first step had been followed and measured, the second buffer came a
+// pass cycle later, and a drain delayed by a few milliseconds then (a 2-vCPU host also running the
+// export, the sink and the mapper) let the 1 MiB ring overflow in the export bench's first rounds.
 void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
   const bool dropped = full != ts->full_seen;
   ts->full_seen = full;
   if (!growth_on_) return;
-  if (ts->growth_asked != 0) {  // asked on an earlier pass; no offer was made since
-    ring_memory buf;
-    const ring_mapper::state st = mapper.take(ts->growth_asked, buf);
-    if (st == ring_mapper::state::pending) return;
-    ts->growth_asked = 0;
-    if (st == ring_mapper::state::ready) offer_buffer(ts, std::move(buf));
+  if (ts->growth_asked != 0) {  // asked on an earlier pass; not offered yet
+    offer_asked(ts);
     return;
   }
   // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
   if (!ts->ring.can_offer()) return;
   const std::size_t cap = ts->ring.capacity();
   if (cap >= ring_max_bytes || (fill <= cap / 4 && !dropped)) return;
-  const std::size_t next = std::min(ring_max_bytes, cap * 4);
+  ts->growth_goal = std::min(ring_max_bytes, (dropped || fill > cap / 2) ? cap * 16 : cap * 4);
+  ask_growth(ts, std::min(ts->growth_goal, cap * 4));
+  if (ts->growth_asked != 0) offer_asked(ts);  // the mapper's spare, if that is the size asked and it is ready
+}
+
+// The buffer asked for, if the mapper has one ready and the ring can take an offer now; then the
+// next step toward the goal is asked for at once.
+void engine::offer_asked(thread_state* ts) noexcept {
+  // A second step waits until the producer has moved to the first (one offer out at a time).
+  if (!ts->ring.can_offer()) return;
+  ring_memory buf;
+  const ring_mapper::state st = mapper.take(ts->growth_asked, buf);
+  if (st == ring_mapper::state::pending) return;
+  ts->growth_asked = 0;
+  if (st != ring_mapper::state::ready) {
+    ts->growth_goal = 0;
+    return;
+  }
+  const std::size_t offered = buf.size();
+  offer_buffer(ts, std::move(buf));
+  if (ts->growth_goal > offered) ask_growth(ts, std::min(ts->growth_goal, offered * 4));
+}
+
+// Asks the mapper for the next buffer of a growing ring; maps it here if the mapper cannot run.
+void engine::ask_growth(thread_state* ts, std::size_t next) noexcept {
   const ring_mapper::asked a = mapper.ask(next);
   if (a == ring_mapper::asked::queued) ts->growth_asked = next;
-  if (a != ring_mapper::asked::unavailable) return;  // busy: the next pass asks again
-  ring_memory buf = ring_memory::allocate(next);  // no mapper thread: mapped here
+  // Busy: the next pass asks again. No mapper thread: mapped here, and only when it can be
+  // offered now (a second step waits for the pass that finds the first one followed).
+  if (a != ring_mapper::asked::unavailable || !ts->ring.can_offer()) return;
+  ring_memory buf = ring_memory::allocate(next);
   if (buf) offer_buffer(ts, std::move(buf));
 }
 
@@ -1116,7 +1149,7 @@ void engine::drain_main() noexcept {
   }
   for (auto& e : exporters) e->start();
   // Rings may grow: the mapper's thread now, not at the first growth, which its creation delayed.
-  if (ring_max_bytes > ring_bytes) mapper.start();
+  if (ring_max_bytes > ring_bytes) mapper.start(spare_bytes_);
   using namespace std::chrono;
   auto next_refine = steady_clock::now() + seconds(1);
   auto refine_every = seconds(1);

@@ -51,6 +51,7 @@ struct engine final : tail_sink {
   std::uint32_t gen = 0;
   std::size_t ring_bytes = 0;
   std::size_t ring_max_bytes = 0;  ///< rings grow up to this (ring/spsc_ring.h: growth)
+  std::size_t spare_bytes_ = 0;    ///< the ring mapper keeps one buffer of this size mapped (0: none)
   std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
   std::uint8_t root_ts_bits = 0;
   bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)
@@ -179,6 +180,8 @@ struct engine final : tail_sink {
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
   void maybe_grow(thread_state* ts, std::uint64_t fill) noexcept;
+  void ask_growth(thread_state* ts, std::size_t next) noexcept;
+  void offer_asked(thread_state* ts) noexcept;
   void offer_buffer(thread_state* ts, ring_memory buf) noexcept;
   void deliver(const unsigned char* rec, std::size_t size, bool allow_park, bool in_ring) noexcept;
   bool decode(const unsigned char* rec, std::size_t size, std::string* joined) noexcept;

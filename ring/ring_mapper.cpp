@@ -19,12 +19,7 @@ bool erase_one(std::vector<std::size_t>& xs, std::size_t v) noexcept {
 }
 }  // namespace
 
-ring_mapper::asked ring_mapper::ask(std::size_t bytes) noexcept {
-  // The drain never waits here: the worker holds the lock only to move a vector element, but a
-  // worker preempted inside that window would hold it for a time slice.
-  std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);
-  if (!lk.owns_lock()) return asked::busy;
-  if (stopping_) return asked::unavailable;
+bool ring_mapper::queue_locked(std::size_t bytes) noexcept {
   try {
     // Room for every unit outstanding, so that run() records each outcome without allocating.
     const std::size_t units = queued_.size() + ready_.size() + failed_.size() + (mapping_ != 0 ? 1 : 0) + 1;
@@ -33,12 +28,19 @@ ring_mapper::asked ring_mapper::ask(std::size_t bytes) noexcept {
     unwanted_.reserve(units);
     queued_.push_back(bytes);
   } catch (...) {
-    return asked::unavailable;
+    return false;
   }
-  if (!start_locked()) {
-    queued_.pop_back();
-    return asked::unavailable;
-  }
+  if (start_locked()) return true;
+  queued_.pop_back();
+  return false;
+}
+
+ring_mapper::asked ring_mapper::ask(std::size_t bytes) noexcept {
+  // The drain never waits here: the worker holds the lock only to move a vector element, but a
+  // worker preempted inside that window would hold it for a time slice.
+  std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);
+  if (!lk.owns_lock()) return asked::busy;
+  if (stopping_ || !queue_locked(bytes)) return asked::unavailable;
   lk.unlock();
   cv_.notify_one();
   return asked::queued;
@@ -79,9 +81,14 @@ std::uint64_t ring_mapper::held_bytes() const noexcept {
   return n;
 }
 
-bool ring_mapper::start() noexcept {
-  std::lock_guard<std::mutex> lk(mu_);
-  return !stopping_ && start_locked();
+bool ring_mapper::start(std::size_t spare) noexcept {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (stopping_ || !start_locked()) return false;
+  if (spare != 0 && queue_locked(spare)) {
+    lk.unlock();
+    cv_.notify_one();
+  }
+  return true;
 }
 
 bool ring_mapper::start_locked() noexcept {
@@ -140,7 +147,13 @@ void ring_mapper::run() noexcept {
     }
     if (m) ready_.push_back(std::move(m));  // capacity reserved by ask(): no allocation
     else failed_.push_back(bytes);
-    if (bell_ != nullptr) bell_->ring();
+    if (bell_ == nullptr) continue;
+    // Rung with the lock released: the drain it wakes may take this core at once, and would then
+    // find the lock held by the thread it preempted (take() does not wait: the buffer would wait
+    // for a later pass, as it did in the first rounds of tracecraft-export-bench).
+    lk.unlock();
+    bell_->ring();
+    lk.lock();
   }
 }
 

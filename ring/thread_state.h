@@ -41,6 +41,7 @@ struct thread_state : thread_hot {
   std::atomic<std::uint64_t> bytes{0};          ///< ring memory held (all of the above)
   std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
   std::size_t growth_asked = 0;                 ///< a buffer of this size asked of the engine's ring_mapper (drain)
+  std::size_t growth_goal = 0;                  ///< the capacity a growth that is under way goes on to (drain)
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
   std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
   std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room

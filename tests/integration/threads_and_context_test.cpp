@@ -216,14 +216,17 @@ TEST_SUITE("threads") {
     };
     write(1);
     REQUIRE(tc::flush(5s));  // the drain has registered the thread's ring
-    CHECK(tc::stats().ring_bytes == 16 * 1024);
+    // The ring, and the spare the mapper keeps for a first growth step (4x TRACECRAFT_RING_KB).
+    constexpr std::uint64_t spare = 64 * 1024;
+    for (auto t = steady::now(); tc::stats().ring_bytes != 16 * 1024 + spare && steady::now() - t < 5s;) std::this_thread::sleep_for(1ms);
+    CHECK(tc::stats().ring_bytes == 16 * 1024 + spare);
     const auto t0 = steady::now();
-    while (tc::stats().ring_bytes != 1024 * 1024 && steady::now() - t0 < 20s) {
+    while (tc::stats().ring_bytes != 1024 * 1024 + spare && steady::now() - t0 < 20s) {
       write(50);  // about 8 KB: the 16 KiB ring passes half full within a few of these
       std::this_thread::sleep_for(200us);
     }
     const auto grown = tc::stats();
-    CHECK(grown.ring_bytes == 1024 * 1024);  // the new buffer followed, the old ones freed
+    CHECK(grown.ring_bytes == 1024 * 1024 + spare);  // the new buffer followed, the old ones freed, the spare replaced
     CHECK(grown.rings_grown == 3);
     MESSAGE(written << " spans written while the ring grew; ring_full " << grown.dropped.ring_full);
     // Now a burst of 3000 spans (~400 KB, 25x the first ring) with no pass in between: it fits.
@@ -247,6 +250,48 @@ TEST_SUITE("threads") {
       last = i;
     }
     CHECK(ordered);
+  }
+
+  TEST_CASE("a ring found over half full takes the mapper's spare in that pass, and its next step is mapped meanwhile") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.ring_kb = 16;
+    cfg.ring_max_kb = 1024;          // the goal of a ring outrun at 16 KiB: 256 KiB, in steps of 4x
+    cfg.drain_interval_ms = 1000;    // passes come from the doorbell and flush()
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int written = 0;
+    auto write = [&](int k) {
+      for (int i = 0; i < k; ++i, ++written) {
+        tc::span s("grow");
+        s.set("i", written);
+      }
+    };
+    constexpr std::uint64_t kib = 1024, spare = 64 * kib;
+    write(1);
+    REQUIRE(tc::flush(5s));
+    for (auto t = steady::now(); tc::stats().ring_bytes != 16 * kib + spare && steady::now() - t < 5s;) std::this_thread::sleep_for(1ms);
+    REQUIRE(tc::stats().ring_bytes == 16 * kib + spare);
+    // About 11 KB, past half the 16 KiB ring: the pass the doorbell or flush() brings offers the
+    // 64 KiB spare at once and asks for the 256 KiB step.
+    write(70);
+    REQUIRE(tc::flush(5s));
+    CHECK(tc::stats().rings_grown == 1);
+    // About 9 KB: the producer moves to the 64 KiB buffer. Under a quarter of it, so no pass would
+    // decide a growth from this fill; the 256 KiB buffer, asked for with the first step, is offered
+    // once the producer has moved and the mapper has it ready.
+    write(60);
+    const auto t0 = steady::now();
+    while (tc::stats().rings_grown < 2 && steady::now() - t0 < 5s) {
+      REQUIRE(tc::flush(5s));
+      std::this_thread::sleep_for(1ms);
+    }
+    const auto st = tc::stats();
+    CHECK(st.rings_grown == 2);
+    CHECK(st.ring_bytes == 64 * kib + 256 * kib + spare);  // the ring, the buffer offered, the replaced spare
+    CHECK(st.dropped.ring_full == 0);
+    REQUIRE(tc::shutdown(5s));
+    tct::check_accounting(tc::stats());
+    CHECK(tc::stats().spans_exported == static_cast<std::uint64_t>(written));
   }
 
   TEST_CASE("TRACECRAFT_RING_MAX_KB at or below TRACECRAFT_RING_KB: the ring never grows") {

@@ -428,4 +428,34 @@ TEST_SUITE("ring") {
     CHECK(m.held_bytes() == 0);
     CHECK(m.idle());
   }
+
+  TEST_CASE("ring_mapper: start(spare) maps one buffer no ring asked for; the first ask of that size takes it, and it is replaced") {
+    doorbell bell;
+    ring_mapper m;
+    m.set_doorbell(&bell);
+    const std::uint32_t rung0 = bell.seen();
+    REQUIRE(m.start(256 * 1024));
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 256 * 1024);  // held before anyone asks, counted as ring memory
+    for (int i = 0; i < 5000 && bell.seen() == rung0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(bell.seen() == rung0 + 1);  // and announced like any ready buffer
+    ring_memory other;
+    CHECK(m.take(64 * 1024, other) == ring_mapper::state::pending);  // a spare of one size only
+    // A ring asks for that size: the spare is there to take; what it asked for replaces the spare.
+    CHECK(ask(m, 256 * 1024) == ring_mapper::asked::queued);
+    ring_memory got;
+    ring_mapper::state st = m.take(256 * 1024, got);
+    for (int i = 0; i < 100 && st == ring_mapper::state::pending; ++i) {  // pending only while the lock is busy
+      std::this_thread::yield();
+      st = m.take(256 * 1024, got);
+    }
+    CHECK(st == ring_mapper::state::ready);
+    REQUIRE(got);
+    CHECK(got.size() == 256 * 1024);
+    std::memset(got.get(), 0x5a, got.size());
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 256 * 1024);  // the replacement
+    m.stop(true);
+    CHECK(m.held_bytes() == 0);
+  }
 }
