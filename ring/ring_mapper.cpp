@@ -85,6 +85,7 @@ bool ring_mapper::start(std::size_t spare) noexcept {
   std::unique_lock<std::mutex> lk(mu_);
   if (stopping_ || !start_locked()) return false;
   if (spare != 0 && queue_locked(spare)) {
+    quiet_ = true;  // no ring waits for it: the drain is not woken when it is ready
     lk.unlock();
     cv_.notify_one();
   }
@@ -139,6 +140,7 @@ void ring_mapper::run() noexcept {
     ring_memory m = ring_memory::allocate(bytes);
     lk.lock();
     mapping_ = 0;
+    const bool quiet = std::exchange(quiet_, false);  // this one was the spare
     if (stopping_ || erase_one(unwanted_, bytes)) {
       lk.unlock();
       m.reset();
@@ -147,7 +149,8 @@ void ring_mapper::run() noexcept {
     }
     if (m) ready_.push_back(std::move(m));  // capacity reserved by ask(): no allocation
     else failed_.push_back(bytes);
-    if (bell_ == nullptr) continue;
+    // The spare wakes the drain only if a ring has asked for its size meanwhile (it serves that one).
+    if (bell_ == nullptr || (quiet && std::find(queued_.begin(), queued_.end(), bytes) == queued_.end())) continue;
     // Rung with the lock released: the drain it wakes may take this core at once, and would then
     // find the lock held by the thread it preempted (take() does not wait: the buffer would wait
     // for a later pass, as it did in the first rounds of tracecraft-export-bench).

@@ -51,9 +51,9 @@ class ring_mapper {
   void set_doorbell(doorbell* bell) noexcept { bell_ = bell; }
 
   /// Starts the worker thread now rather than at the first ask(); false when it cannot start.
-  /// `spare`: also maps one buffer of that size that no ring has asked for, so that the first ring
-  /// to ask for that size can take() it at once; every ask() maps one more, so the spare is
-  /// replaced as soon as a ring takes it.
+  /// `spare`: also maps one buffer of that size that no ring has asked for (first, ringing the
+  /// doorbell only if a ring has asked for that size meanwhile), so that the first ring to ask for that size can take() it at once;
+  /// every ask() maps one more, so the spare is replaced as soon as a ring takes it.
   bool start(std::size_t spare = 0) noexcept;
 
   enum class asked { queued, busy, unavailable };
@@ -88,6 +88,7 @@ class ring_mapper {
   std::vector<std::size_t> failed_;   // mappings the kernel refused, not yet reported
   std::vector<std::size_t> unwanted_; // abandoned while being mapped: freed when done
   std::size_t mapping_ = 0;           // size being mapped now (0: none)
+  bool quiet_ = false;                // the mapping in hand or next is start()'s spare: no doorbell
   bool started_ = false;
   bool stopping_ = false;
   doorbell* bell_ = nullptr;
