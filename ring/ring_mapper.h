@@ -53,7 +53,8 @@ class ring_mapper {
   /// Starts the worker thread now rather than at the first ask(); false when it cannot start.
   /// `spare`: also maps one buffer of that size that no ring has asked for (first, ringing the
   /// doorbell only if a ring has asked for that size meanwhile), so that the first ring to ask for that size can take() it at once;
-  /// every ask() maps one more, so the spare is replaced as soon as a ring takes it.
+  /// every ask() maps one more, so the spare is replaced as soon as a ring takes it. A spare is
+  /// asked for once, before any ask().
   bool start(std::size_t spare = 0) noexcept;
 
   enum class asked { queued, busy, unavailable };

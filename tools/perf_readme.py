@@ -112,7 +112,9 @@ if mem:
         f"Memory: {mem['ring_bytes_per_thread']} ring bytes + {mem['thread_state_bytes']} bytes of state per producer "
         f"thread (resident growth measured: {mem['rss_per_thread']:.0f} bytes per attached thread). Bound: threads × "
         f"{mem['bound_per_thread']} bytes, plus the export queue ({mem['export_queue_spans']} spans) and the tail "
-        f"table ({mem['pending_traces']} traces) at the default sizes."
+        f"table ({mem['pending_traces']} traces) at the default sizes. A thread that outruns its ring between "
+        f"drain passes has it grown, up to TRACECRAFT_RING_MAX_KB (4 MiB by default), and the ring mapper holds "
+        f"one spare of 4x TRACECRAFT_RING_KB (1 MiB) for the first such step."
     )
 lines.append("")
 lines.append(

@@ -18,6 +18,16 @@ using namespace std::chrono_literals;
 namespace tc = tracecraft;
 using steady = std::chrono::steady_clock;
 
+namespace {
+// k spans named "grow" on this thread, their attribute "i" counting on from `written`.
+void write_numbered(int& written, int k) {
+  for (int i = 0; i < k; ++i, ++written) {
+    tc::span s("grow");
+    s.set("i", written);
+  }
+}
+}  // namespace
+
 TEST_SUITE("threads") {
   TEST_CASE("parent/child structure across three threads: accept -> schedule -> stream") {
     tct::temp_dir dir;
@@ -208,12 +218,7 @@ TEST_SUITE("threads") {
     cfg.drain_interval_ms = 1000;    // passes come from the doorbell (half full) and flush()
     REQUIRE(tc::init(cfg) == tc::status::ok);
     int written = 0;
-    auto write = [&](int k) {
-      for (int i = 0; i < k; ++i, ++written) {
-        tc::span s("grow");
-        s.set("i", written);
-      }
-    };
+    auto write = [&](int k) { write_numbered(written, k); };
     write(1);
     REQUIRE(tc::flush(5s));  // the drain has registered the thread's ring
     // The ring, and the spare the mapper keeps for a first growth step (4x TRACECRAFT_RING_KB).
@@ -260,12 +265,7 @@ TEST_SUITE("threads") {
     cfg.drain_interval_ms = 1000;    // passes come from the doorbell and flush()
     REQUIRE(tc::init(cfg) == tc::status::ok);
     int written = 0;
-    auto write = [&](int k) {
-      for (int i = 0; i < k; ++i, ++written) {
-        tc::span s("grow");
-        s.set("i", written);
-      }
-    };
+    auto write = [&](int k) { write_numbered(written, k); };
     constexpr std::uint64_t kib = 1024, spare = 64 * kib;
     write(1);
     REQUIRE(tc::flush(5s));
