@@ -16,7 +16,7 @@
 //
 // Buffers are interchangeable by size. Each waiting ring has asked once and takes once, so the
 // buffers of a size queued, being mapped and ready are never fewer than the rings waiting for one;
-// a ring that goes away while it waits gives its unit back (abandon()). The drain also keeps one
+// a ring that goes away while it waits gives its unit back (abandon()). The mapper also holds one
 // spare of a fresh ring's first growth step (start(spare)): a ring that asks for that size takes
 // the spare in the same pass, and what it asked for becomes the next spare. Without it the first
 // step waited for its mapping (0.3–0.9 ms here) while a 256 KiB ring at 1M spans/s holds 1.2 ms.
@@ -52,9 +52,9 @@ class ring_mapper {
 
   /// Starts the worker thread now rather than at the first ask(); false when it cannot start.
   /// `spare`: also maps one buffer of that size that no ring has asked for (first, ringing the
-  /// doorbell only if a ring has asked for that size meanwhile), so that the first ring to ask for that size can take() it at once;
-  /// every ask() maps one more, so the spare is replaced as soon as a ring takes it. A spare is
-  /// asked for once, before any ask().
+  /// doorbell only if a ring has asked for that size meanwhile), so that the first ring to ask
+  /// for that size can take() it at once; every ask() maps one more, so the spare is replaced as
+  /// soon as a ring takes it. A spare is asked for once, before any ask().
   bool start(std::size_t spare = 0) noexcept;
 
   enum class asked { queued, busy, unavailable };
