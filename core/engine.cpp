@@ -250,6 +250,11 @@ bool engine::exporters_healthy() noexcept {
   return true;
 }
 
+void engine::prepare() noexcept {
+  for (auto& x : exporters) x->prepare();
+  if (spare_bytes_ != 0) mapper.adopt_spare(ring_memory::allocate(spare_bytes_));
+}
+
 bool engine::start_drain() noexcept {
   // The drain inherits a mask that blocks every signal: the host's handlers run on its own
   // threads, and a write to a closed pipe returns EPIPE instead of raising SIGPIPE in the host.
@@ -1422,6 +1427,7 @@ status init(const config& cfg) noexcept {
   e->running.store(true, std::memory_order_relaxed);
   g_engine.store(e, std::memory_order_release);
   e->drain_started.store(true, std::memory_order_relaxed);
+  e->prepare();
   if (!e->start_drain()) {
     e->running.store(false);
     return status::thread_failed;

@@ -176,6 +176,9 @@ struct engine final : tail_sink {
   bool tail_all_ = false;            ///< shutdown: decide every pending trace
 
   void register_ring(thread_state* ts) noexcept;
+  /// init() only, before start_drain() (a fork child skips it): maps the ring mapper's spare and
+  /// lets the exporters fault in their first buffers, on the caller's thread before any span.
+  void prepare() noexcept;
   bool start_drain() noexcept;
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read

@@ -63,6 +63,10 @@ class exporter {
   /// (shutdown), whatever is still unsent at `until` is counted as shutdown_deadline and the
   /// exporter's own threads are stopped. Returns false when something was left unsent.
   virtual bool flush(std::chrono::steady_clock::time_point until, bool final) noexcept = 0;
+  /// Called once by init(), on the caller's thread, before the drain starts (never in a fork
+  /// child): work that would otherwise fall on the drain's first passes, while a small ring is
+  /// filling, such as faulting in the first request buffers.
+  virtual void prepare() noexcept {}
   /// Called once on the drain thread before its first pass (start threads here, not in the
   /// constructor: a fork child builds its engine inside the fork handler).
   virtual void start() noexcept {}

@@ -31,6 +31,12 @@ void out_buffer::grow(std::size_t need) {
   cap_ = cap;
 }
 
+void out_buffer::prefault(std::size_t n) {
+  if (n > cap_) grow(n);
+  // One store per page past what is in use: fresh pages from the allocator are not mapped yet.
+  for (std::size_t i = size_; i < n; i += 4096) data_[i] = 0;
+}
+
 namespace {
 // Index of the first byte in [p, p+n) that JSON output cannot copy verbatim (control, '"',
 // '\\' or non-ASCII), or n. SSE2 sixteen bytes at a time: most text is plain ASCII.

@@ -37,6 +37,9 @@ class out_buffer {
     ++size_;
   }
   void clear() noexcept { size_ = 0; }
+  /// Capacity for `n` bytes in all, each page written once so that filling it takes no page
+  /// faults (throws std::bad_alloc when memory is exhausted).
+  void prefault(std::size_t n);
   /// Drops everything after the first `n` bytes (n <= size()).
   void truncate(std::size_t n) noexcept { size_ = n < size_ ? n : size_; }
   void release_memory() noexcept {

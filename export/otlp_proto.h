@@ -54,6 +54,8 @@ class otlp_proto_batch {
   explicit otlp_proto_batch(const resource_info& res, std::size_t front = 0);
 
   void clear() noexcept;
+  /// Capacity for `span_bytes` of spans, its pages faulted in (see out_buffer::prefault).
+  void prefault(std::size_t span_bytes) { buf_.prefault(headroom_ + span_bytes); }
   /// Appends one span unless the request would then exceed `max_request` bytes (returns false,
   /// nothing added). Throws std::bad_alloc only when the buffer cannot grow.
   bool add(const span_view& s, std::size_t max_request = SIZE_MAX);

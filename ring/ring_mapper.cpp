@@ -81,10 +81,22 @@ std::uint64_t ring_mapper::held_bytes() const noexcept {
   return n;
 }
 
+bool ring_mapper::adopt_spare(ring_memory m) noexcept {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!m || stopping_) return false;
+  try {
+    ready_.push_back(std::move(m));
+  } catch (...) {
+    return false;  // `m` unmaps its buffer
+  }
+  return true;
+}
+
 bool ring_mapper::start(std::size_t spare) noexcept {
   std::unique_lock<std::mutex> lk(mu_);
   if (stopping_ || !start_locked()) return false;
-  if (spare != 0 && queue_locked(spare)) {
+  const bool held = std::any_of(ready_.begin(), ready_.end(), [&](const ring_memory& m) { return m.size() == spare; });
+  if (spare != 0 && !held && queue_locked(spare)) {
     quiet_ = true;  // no ring waits for it: the drain is not woken when it is ready
     lk.unlock();
     cv_.notify_one();

@@ -20,6 +20,8 @@
 // spare of a fresh ring's first growth step (start(spare)): a ring that asks for that size takes
 // the spare in the same pass, and what it asked for becomes the next spare. Without it the first
 // step waited for its mapping (0.3–0.9 ms here) while a 256 KiB ring at 1M spans/s holds 1.2 ms.
+// init() maps the spare itself and hands it over (adopt_spare()), so that mapping does not run
+// beside the first spans; a fork child's engine, which skips that step, has start() map it.
 //
 // The worker rings the doorbell with its lock released: the drain it wakes can preempt it on its
 // core, and would otherwise find the lock held by the thread it preempted. take() does not wait,
@@ -56,6 +58,10 @@ class ring_mapper {
   /// for that size can take() it at once; every ask() maps one more, so the spare is replaced as
   /// soon as a ring takes it. A spare is asked for once, before any ask().
   bool start(std::size_t spare = 0) noexcept;
+  /// Before start(), from any thread: `m`, mapped by the caller, held as the spare, so that
+  /// start() maps none of that size (init() maps it before the first spans, when no ring is
+  /// filling). False when `m` is empty or cannot be held (start() then maps the spare).
+  bool adopt_spare(ring_memory m) noexcept;
 
   enum class asked { queued, busy, unavailable };
   enum class state { pending, ready, failed };

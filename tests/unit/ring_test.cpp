@@ -460,4 +460,33 @@ TEST_SUITE("ring") {
     m.stop(true);
     CHECK(m.held_bytes() == 0);
   }
+
+  TEST_CASE("ring_mapper: a spare mapped by the caller (init()) is held before start(), which then maps none") {
+    doorbell bell;
+    ring_mapper m;
+    m.set_doorbell(&bell);
+    const std::uint32_t rung0 = bell.seen();
+    CHECK_FALSE(m.adopt_spare(ring_memory{}));  // nothing to hold: start() would map it
+    ring_memory mine = ring_memory::allocate(256 * 1024);
+    REQUIRE(mine);
+    unsigned char* const p = mine.get();
+    REQUIRE(m.adopt_spare(std::move(mine)));
+    CHECK(m.held_bytes() == 256 * 1024);  // counted as ring memory from init() on
+    REQUIRE(m.start(256 * 1024));
+    CHECK(m.idle());  // nothing queued: the spare is already held
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(m.held_bytes() == 256 * 1024);  // one spare, not two
+    CHECK(bell.seen() == rung0);
+    // The first ask of that size takes the very buffer adopted, and its replacement is mapped.
+    CHECK(ask(m, 256 * 1024) == ring_mapper::asked::queued);
+    ring_memory got;
+    CHECK(take(m, 256 * 1024, got) == ring_mapper::state::ready);
+    CHECK(got.get() == p);
+    REQUIRE(settle(m));
+    CHECK(m.held_bytes() == 256 * 1024);
+    m.stop(true);
+    CHECK(m.held_bytes() == 0);
+    CHECK_FALSE(m.adopt_spare(ring_memory::allocate(64 * 1024)));  // stopped: not held (unmapped)
+    CHECK(m.held_bytes() == 0);
+  }
 }
