@@ -324,9 +324,13 @@ TEST_SUITE("otlp export") {
     produce(4096, 160);
     REQUIRE(tc::flush(5s));
     const long after = thread_minor_faults("tc-drain");
-    INFO("the drain's minor faults while it encoded 4096 spans: " << after - before);
-    CHECK(after - before < 64);
     CHECK(sink.stat("spans") == 4096);
+    // Filling cold buffers faults once per page of the requests (643 measured); what is left
+    // (11 here, 84 under ASan, which maps shadow pages too) stays far below that.
+    const long pages = static_cast<long>(sink.stat("bytes") / 4096);
+    INFO("the drain's minor faults while it encoded 4096 spans: " << after - before << "; the requests' pages: " << pages);
+    CHECK(pages > 200);
+    CHECK(after - before < pages / 2);
     REQUIRE(shutdown_on_time(2s));
     tct::check_accounting(tc::stats());
   }
