@@ -319,14 +319,14 @@ TEST_SUITE("otlp export") {
       if (before < 0) std::this_thread::sleep_for(1ms);
     }
     REQUIRE(before >= 0);
-    // Two full batches of ~270-byte spans: 2 x 540 KB, about 270 pages the drain would otherwise
-    // fault in as it encodes (the first requests of a run, while rings are small).
+    // Two full batches of about 340-byte spans, some 340 pages the drain would otherwise fault in
+    // as it encodes (the first requests of a run, while rings are small).
     produce(4096, 160);
     REQUIRE(tc::flush(5s));
     const long after = thread_minor_faults("tc-drain");
     CHECK(sink.stat("spans") == 4096);
-    // Filling cold buffers faults once per page of the requests (643 measured); what is left
-    // (11 here, 84 under ASan, which maps shadow pages too) stays far below that.
+    // Cold buffers, grown by doubling as they fill, took 643 faults here; what is left (11, or 84
+    // under ASan, which maps shadow pages too) stays far below one per page of the requests.
     const long pages = static_cast<long>(sink.stat("bytes") / 4096);
     INFO("the drain's minor faults while it encoded 4096 spans: " << after - before << "; the requests' pages: " << pages);
     CHECK(pages > 200);
