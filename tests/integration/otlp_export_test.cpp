@@ -7,7 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <curl/curl.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -246,29 +245,19 @@ long http(const std::string& url, const char* method, const std::string& body, c
 
 // Minor page faults of this process's thread named `comm` so far (-1: no such thread).
 long thread_minor_faults(const char* comm) {
-  DIR* d = opendir("/proc/self/task");
-  if (d == nullptr) return -1;
-  long faults = -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const std::string base = std::string("/proc/self/task/") + e->d_name;
-    std::string name = tct::slurp(base + "/comm");
-    while (!name.empty() && name.back() == '\n') name.pop_back();
-    if (name != comm) continue;
-    // stat: pid (comm) state ppid pgrp session tty_nr tpgid flags minflt ...
-    const std::string st = tct::slurp(base + "/stat");
-    const std::size_t close = st.rfind(')');
-    if (close == std::string::npos) break;
-    char state = 0;
-    long skip = 0, minflt = -1;
-    unsigned long flags = 0;
-    if (std::sscanf(st.c_str() + close + 1, " %c %ld %ld %ld %ld %ld %lu %ld", &state, &skip, &skip, &skip, &skip, &skip,
-                    &flags, &minflt) == 8)
-      faults = minflt;
-    break;
-  }
-  closedir(d);
-  return faults;
+  const long tid = tct::thread_named(comm);
+  if (tid == 0) return -1;
+  // stat: pid (comm) state ppid pgrp session tty_nr tpgid flags minflt ...
+  const std::string st = tct::slurp("/proc/self/task/" + std::to_string(tid) + "/stat");
+  const std::size_t close = st.rfind(')');
+  if (close == std::string::npos) return -1;
+  char state = 0;
+  long skip = 0, minflt = -1;
+  unsigned long flags = 0;
+  if (std::sscanf(st.c_str() + close + 1, " %c %ld %ld %ld %ld %ld %lu %ld", &state, &skip, &skip, &skip, &skip, &skip,
+                  &flags, &minflt) != 8)
+    return -1;
+  return minflt;
 }
 
 std::string http_date(std::time_t t) {

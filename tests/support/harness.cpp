@@ -2,6 +2,7 @@
 // tests/support/harness.cpp — see harness.h.
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -169,6 +170,21 @@ std::string slurp(const std::string& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+long thread_named(const std::string& comm) {
+  long found = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::string name;
+      std::getline(in, name);
+      if (name == comm) found = std::strtol(e->d_name, nullptr, 10);
+    }
+    closedir(d);
+  }
+  return found;
 }
 
 run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,

@@ -78,6 +78,8 @@ struct run_result {
 run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
                const std::string& cwd);
 std::string slurp(const std::string& path);
+/// The id of this process's thread named `comm` (as in /proc/self/task/*/comm), or 0.
+long thread_named(const std::string& comm);
 
 const span* find(const std::vector<span>& spans, const std::string& name);
 std::vector<const span*> find_all(const std::vector<span>& spans, const std::string& name);

@@ -3,19 +3,17 @@
 // offered buffer, concurrent use; the mapper that prepares grown buffers off the drain.
 #include <doctest/doctest.h>
 
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
 
+#include "harness.h"
 #include "ring/doorbell.h"
 #include "ring/drain_pacing.h"
 #include "ring/ring_mapper.h"
@@ -467,22 +465,6 @@ TEST_SUITE("ring") {
     CHECK(m.held_bytes() == 0);
   }
 
-  // This process's thread named `comm` (0: none).
-  pid_t thread_named(const char* comm) {
-    pid_t found = 0;
-    if (DIR* d = opendir("/proc/self/task")) {
-      while (dirent* e = readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        std::ifstream in(std::string("/proc/self/task/") + e->d_name + "/comm");
-        std::string name;
-        std::getline(in, name);
-        if (name == comm) found = static_cast<pid_t>(std::stol(e->d_name));
-      }
-      closedir(d);
-    }
-    return found;
-  }
-
   TEST_CASE("ring_mapper: a drain woken by a ready buffer takes it at once, even when its wake-up preempts the mapper") {
     // take() never waits, so the mapper must ring with its lock released. Here the waiter (the
     // drain's part) runs at real-time priority on the mapper's CPU, so its wake-up preempts the
@@ -493,7 +475,7 @@ TEST_SUITE("ring") {
     REQUIRE(m.start());
     pid_t mapper = 0;
     for (int i = 0; i < 1000 && mapper == 0; ++i) {
-      mapper = thread_named("tc-ringmap");
+      mapper = static_cast<pid_t>(tct::thread_named("tc-ringmap"));
       if (mapper == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     REQUIRE(mapper != 0);
