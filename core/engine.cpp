@@ -135,6 +135,7 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   ring_max_bytes = std::max(ring_bytes, ring_bytes_for(cfg.ring_max_kb));
   // The first step of a fresh ring's growth (maybe_grow): offered in the pass that decides it.
   if (ring_max_bytes > ring_bytes) spare_bytes_ = std::min(ring_max_bytes, ring_bytes * 4);
+  shrink_after_ns_ = std::uint64_t{cfg.ring_shrink_after_ms} * 1000000u;
   mapper.set_doorbell(&bell);  // a buffer ready for a growing ring wakes the drain to offer it
   switch (cfg.sampler) {
     case sampler_kind::always_on:
@@ -979,13 +980,71 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
     offer_asked(ts);
     return;
   }
-  // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
-  if (!ts->ring.can_offer()) return;
   const std::size_t cap = ts->ring.capacity();
-  if (cap >= ring_max_bytes || (fill <= cap / 4 && !dropped)) return;
+  const bool pressed = dropped || fill > cap / 4;
+  // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
+  if (!ts->ring.can_offer()) {
+    if (ts->shrinking) watch_shrink_offer(ts, pressed);
+    return;
+  }
+  if (cap >= ring_max_bytes || !pressed) {
+    maybe_shrink(ts, fill, pressed);
+    return;
+  }
+  ts->quiet_since_ns = 0;
   ts->growth_goal = std::min(ring_max_bytes, (dropped || fill > cap / 2) ? cap * 16 : cap * 4);
   ask_growth(ts, std::min(ts->growth_goal, cap * 4));
   if (ts->growth_asked != 0) offer_asked(ts);  // the mapper's spare, if that is the size asked and it is ready
+}
+
+// A grown ring that a whole window of passes (TRACECRAFT_RING_SHRINK_AFTER_MS) found at most 1/32
+// full is offered a buffer 4x smaller (at least TRACECRAFT_RING_KB), asked of the mapper like a
+// growth step. It would then be at most 1/8 full at the same peak, so the quarter-full rule above
+// would need twice that load to grow it back: no back and forth. The thread moves over on its slow
+// path, which it reaches at least once per half buffer written; so the offer waits until the
+// window has seen that much written, and a thread writing less keeps its ring (as does a thread
+// that has stopped writing: it cannot move until it writes again).
+void engine::maybe_shrink(thread_state* ts, std::uint64_t fill, bool pressed) noexcept {
+  const std::size_t cap = ts->ring.capacity();
+  if (shrink_after_ns_ == 0 || cap <= ring_bytes || pressed) {
+    ts->quiet_since_ns = 0;
+    return;
+  }
+  const std::uint64_t at = ts->ring.read_pos();
+  if (ts->quiet_since_ns == 0) {
+    ts->quiet_since_ns = pass_now_;
+    ts->quiet_from = at;
+    ts->quiet_peak = fill;
+    return;
+  }
+  ts->quiet_peak = std::max(ts->quiet_peak, fill);
+  if (pass_now_ - ts->quiet_since_ns < shrink_after_ns_ || at - ts->quiet_from < cap / 2) return;
+  const std::size_t target = std::max(ring_bytes, cap / 4);
+  const bool quiet = ts->quiet_peak <= target / 8;
+  ts->quiet_since_ns = 0;  // a new window either way
+  if (!quiet) return;
+  ts->shrinking = true;
+  ts->growth_goal = target;
+  ask_growth(ts, target);
+  if (ts->growth_asked != 0) offer_asked(ts);
+  if (ts->growth_asked == 0 && ts->ring.can_offer()) ts->shrinking = false;  // the mapper was busy: a later window
+}
+
+// A smaller buffer on offer that the thread has not moved to: withdrawn when the ring is pressed
+// again (growth then starts from the buffer in use), or when no record arrived for a whole window
+// (a thread that stopped writing would hold both buffers).
+void engine::watch_shrink_offer(thread_state* ts, bool pressed) noexcept {
+  const std::uint64_t at = ts->ring.read_pos();
+  if (at != ts->offer_seen_pos) {
+    ts->offer_seen_pos = at;
+    ts->offer_seen_ns = pass_now_;
+  }
+  if (!pressed && pass_now_ - ts->offer_seen_ns < shrink_after_ns_) return;
+  if (!ts->ring.withdraw()) return;  // the thread has moved: the pass that reaches the switch follows it
+  ts->next_storage.reset();
+  ts->shrinking = false;
+  ts->quiet_since_ns = 0;
+  ts->bytes.store(ts->ring.capacity(), std::memory_order_relaxed);
 }
 
 // The buffer asked for, if the mapper has one ready and the ring can take an offer now; then the
@@ -999,6 +1058,7 @@ void engine::offer_asked(thread_state* ts) noexcept {
   ts->growth_asked = 0;
   if (st != ring_mapper::state::ready) {
     ts->growth_goal = 0;
+    ts->shrinking = false;
     return;
   }
   const std::size_t offered = buf.size();
@@ -1022,7 +1082,9 @@ void engine::offer_buffer(thread_state* ts, ring_memory buf) noexcept {
   ts->ring.offer(buf.get(), next);
   ts->next_storage = std::move(buf);
   ts->bytes.store(ts->ring.capacity() + next, std::memory_order_relaxed);
-  rings_grown.store(rings_grown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  ts->offer_seen_ns = pass_now_;
+  ts->offer_seen_pos = ts->ring.read_pos();
+  if (next > ts->ring.capacity()) rings_grown.store(rings_grown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 bool engine::drain_pass(bool final_pass) noexcept {
@@ -1050,6 +1112,10 @@ bool engine::drain_pass(bool final_pass) noexcept {
         ts->retired_storage = std::move(ts->storage);
         ts->storage = std::move(ts->next_storage);
         ring.follow_switch();
+        if (ts->shrinking) {
+          ts->shrinking = false;
+          rings_shrunk.store(rings_shrunk.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
         if (r == w) break;
       }
       const unsigned char* rec = ring.at(r);
@@ -1268,6 +1334,7 @@ stats_snapshot engine::snapshot() noexcept {
     for (thread_state* ts : rings) s.ring_bytes += ts->bytes.load(std::memory_order_relaxed);
     s.ring_bytes += mapper.held_bytes();
     s.rings_grown = rings_grown.load(std::memory_order_relaxed);
+    s.rings_shrunk = rings_shrunk.load(std::memory_order_relaxed);
     read_exporter_stats(s);
   }
   s.spans_created = written + ring_full + sampled;

@@ -52,6 +52,7 @@ struct engine final : tail_sink {
   std::size_t ring_bytes = 0;
   std::size_t ring_max_bytes = 0;  ///< rings grow up to this (ring/spsc_ring.h: growth)
   std::size_t spare_bytes_ = 0;    ///< the ring mapper keeps one buffer of this size mapped (0: none)
+  std::uint64_t shrink_after_ns_ = 0;  ///< TRACECRAFT_RING_SHRINK_AFTER_MS in ns (0: rings never shrink)
   std::uint64_t threshold = 0;  ///< rejection threshold of new traces (sampler/consistent.h): 0 keeps all, k_never none
   std::uint8_t root_ts_bits = 0;
   bool keep_tail = false;  ///< a ratio sampler's dropped traces record skeletons (errors / slow kept)
@@ -75,6 +76,7 @@ struct engine final : tail_sink {
   // ---- drain-side counters (written by the drain, read by stats()) ------------------------
   std::atomic<std::uint64_t> decoded{0};       ///< span records handed to exporters
   std::atomic<std::uint64_t> rings_grown{0};   ///< larger buffers offered to rings (maybe_grow)
+  std::atomic<std::uint64_t> rings_shrunk{0};  ///< rings that moved to a smaller buffer (maybe_shrink)
   std::atomic<std::uint64_t> no_exporter{0};
   std::atomic<std::uint64_t> shutdown_dropped{0};
   std::atomic<std::uint64_t> traces{0};
@@ -183,6 +185,8 @@ struct engine final : tail_sink {
   void drain_main() noexcept;
   bool drain_pass(bool final_pass) noexcept;  ///< true if any record was read
   void maybe_grow(thread_state* ts, std::uint64_t fill) noexcept;
+  void maybe_shrink(thread_state* ts, std::uint64_t fill, bool pressed) noexcept;
+  void watch_shrink_offer(thread_state* ts, bool pressed) noexcept;
   void ask_growth(thread_state* ts, std::size_t next) noexcept;
   void offer_asked(thread_state* ts) noexcept;
   void offer_buffer(thread_state* ts, ring_memory buf) noexcept;

@@ -19,11 +19,15 @@ namespace tracecraft::detail {
 /// the producer touches shared memory only when its cached view says the ring is past half full
 /// [quill]; then, if it still is, it rings the drain's doorbell (once per drain progress).
 ///
-/// Growth: the consumer may offer a larger buffer (offer()). The producer takes it on its slow
-/// path (past half full), at a record boundary S, and writes from S on into the new buffer at
-/// offset S & new_mask; it publishes S (switch_pos()). The consumer reads the old buffer up to S,
-/// then follows (follow_switch()) and frees the old one once nothing points into it. The hot
-/// path is unchanged: a taken offer is one more load on the slow path.
+/// Growth and shrinking: the consumer may offer another buffer, larger or smaller (offer()). The
+/// producer takes it on its slow path (past half full by its cached read position, so at least
+/// once per half buffer written), at a record boundary S, and writes from S on into the new
+/// buffer at offset S & new_mask; it publishes S (switch_pos()). The consumer reads the old buffer
+/// up to S, then follows (follow_switch()) and frees the old one once nothing points into it. A
+/// record over a quarter of the offered buffer stays in the current one (the move waits for a
+/// later record). An offer not yet taken can be withdrawn (withdraw()): producer and consumer each
+/// take the pointer with an exchange, so exactly one of them owns the buffer. The hot path is
+/// unchanged: a taken offer is one more load on the slow path.
 ///
 /// Invariant: read_ <= write_; the bytes written into the current buffer since it was taken,
 /// write_ - max(read_, base_), are at most its capacity; every record is 8-byte aligned and its
@@ -52,8 +56,10 @@ class spsc_ring {
     const std::size_t tail = cap_ - pos;
     const std::size_t need = n <= tail ? n : tail + n;
     if (w + need - r_cached_ > half_) {  // past half full by the last read position seen
-      // A larger buffer on offer (same line as read_): move to it, it is empty.
-      if (TC_UNLIKELY(offer_.load(std::memory_order_relaxed) != nullptr)) return reserve_in_offer(n);
+      // A buffer on offer (same line as read_): move to it, it is empty.
+      if (TC_UNLIKELY(offer_.load(std::memory_order_relaxed) != nullptr)) {
+        if (unsigned char* p = reserve_in_offer(n)) return p;
+      }
       // Pairs with the release store in release(): the consumer is done with those bytes. Bytes
       // before base_ are in a buffer this producer has left.
       const std::uint64_t r = read_.load(std::memory_order_acquire);
@@ -65,11 +71,19 @@ class spsc_ring {
     return place(w, pos, tail, n);
   }
 
-  /// Takes the offered buffer at the current write position and reserves `n` bytes in it.
+  /// Takes the offered buffer at the current write position and reserves `n` bytes in it; nullptr
+  /// (the current buffer goes on) when the consumer withdrew it first, or when `n` is over a
+  /// quarter of it (a smaller buffer: it is left on offer for a later record).
   TC_NOINLINE_COLD unsigned char* reserve_in_offer(std::size_t n) noexcept {
-    unsigned char* nb = offer_.load(std::memory_order_acquire);  // pairs with offer(): offer_cap_
+    // Pairs with offer()'s release store: offer_cap_ is the size of this buffer. The consumer
+    // writes offer_cap_ again only after this offer is followed or withdrawn.
+    unsigned char* nb = offer_.exchange(nullptr, std::memory_order_acquire);
+    if (nb == nullptr) return nullptr;  // withdrawn
     const std::size_t nc = offer_cap_;
-    offer_.store(nullptr, std::memory_order_relaxed);
+    if (n > nc / 4) {
+      offer_.store(nb, std::memory_order_release);  // still the consumer's offer, untouched
+      return nullptr;
+    }
     const std::uint64_t w = w_local_;  // every reserved record is committed: a record boundary
     buf_ = nb;
     cap_ = nc;
@@ -81,7 +95,7 @@ class spsc_ring {
     // Seen by the consumer before any record at or after w: commit()'s release store follows.
     switch_at_.store(w, std::memory_order_release);
     const std::size_t pos = static_cast<std::size_t>(w & mask_);
-    return place(w, pos, cap_ - pos, n);  // the new buffer is empty: it fits
+    return place(w, pos, cap_ - pos, n);  // the new buffer is empty and n <= a quarter of it: it fits
   }
 
   TC_NOINLINE_COLD void ring_bell() noexcept {
@@ -117,8 +131,8 @@ class spsc_ring {
   const unsigned char* at(std::uint64_t pos) const noexcept { return c_buf_ + (pos & c_mask_); }
   std::size_t capacity() const noexcept { return c_mask_ + 1; }
 
-  /// Offers the producer a buffer of `cap` bytes (a power of two, larger than the current one,
-  /// zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
+  /// Offers the producer a buffer of `cap` bytes (a power of two >= 4096, larger or smaller than
+  /// the current one, zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
   /// c_next_ is set by offer() and cleared only by follow_switch(), so it is null exactly when no
   /// offer is out (offer_) and no switch is waiting to be followed (switch_at_).
   bool can_offer() const noexcept { return c_next_ == nullptr; }
@@ -126,6 +140,13 @@ class spsc_ring {
     c_next_ = buf;
     offer_cap_ = cap;  // written only here: the producer reads it, and follow_switch() below
     offer_.store(buf, std::memory_order_release);
+  }
+  /// Takes back the buffer offered last if the producer has not taken it: true, and can_offer()
+  /// again. False when the producer has it (or is deciding): its switch is then followed as usual.
+  bool withdraw() noexcept {
+    if (c_next_ == nullptr || offer_.exchange(nullptr, std::memory_order_acquire) == nullptr) return false;
+    c_next_ = nullptr;
+    return true;
   }
   /// The write position where the producer moved to the offered buffer, or no_switch. Read after
   /// readable(): records at or after it are in the new buffer.

@@ -42,6 +42,13 @@ struct thread_state : thread_hot {
   std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
   std::size_t growth_asked = 0;                 ///< a buffer of this size asked of the engine's ring_mapper (drain)
   std::size_t growth_goal = 0;                  ///< the capacity a growth that is under way goes on to (drain)
+  // The drain's side of shrinking a grown ring (engine::maybe_shrink).
+  std::uint64_t quiet_since_ns = 0;             ///< start of the current window without growth pressure (0: none)
+  std::uint64_t quiet_from = 0;                 ///< the read position at its start
+  std::uint64_t quiet_peak = 0;                 ///< the largest fill a pass found in it
+  std::uint64_t offer_seen_ns = 0;              ///< a smaller buffer on offer: when records last arrived since
+  std::uint64_t offer_seen_pos = 0;             ///< ... and the read position then
+  bool shrinking = false;                       ///< the buffer asked for or offered is a smaller one
   alignas(128) std::atomic<std::uint64_t> written{0};    ///< span records committed
   std::atomic<std::uint64_t> ring_full{0};               ///< span records dropped: no room
   std::atomic<std::uint64_t> fragments_lost{0};          ///< fragments dropped: no room

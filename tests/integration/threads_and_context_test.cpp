@@ -294,6 +294,104 @@ TEST_SUITE("threads") {
     CHECK(tc::stats().spans_exported == static_cast<std::uint64_t>(written));
   }
 
+  // Shrinking (TRACECRAFT_RING_SHRINK_AFTER_MS): the ring of the growth tests above, grown to
+  // 256 KiB by bursts, then written slowly.
+  namespace shrink {
+  constexpr std::uint64_t kib = 1024, spare = 64 * kib;
+  tc::config config(const std::string& path) {
+    auto cfg = tct::jsonl_config(path);
+    cfg.ring_kb = 16;
+    cfg.ring_max_kb = 256;
+    cfg.ring_shrink_after_ms = 200;
+    return cfg;
+  }
+  // Bursts until the ring has grown to 256 KiB (and the mapper's spare is back).
+  bool grow(int& written) {
+    write_numbered(written, 1);
+    if (!tc::flush(5s)) return false;
+    const auto t0 = steady::now();
+    while (tc::stats().ring_bytes != 256 * kib + spare && steady::now() - t0 < 20s) {
+      write_numbered(written, 100);  // about 12 KB at once: a 16 or 64 KiB ring is pressed
+      std::this_thread::sleep_for(200us);
+    }
+    return tc::stats().ring_bytes == 256 * kib + spare;
+  }
+  }  // namespace shrink
+
+  TEST_CASE("a grown ring that a window of passes finds nearly empty shrinks 4x at a time, losing and reordering nothing") {
+    tct::temp_dir dir;
+    const auto cfg = shrink::config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int written = 0;
+    REQUIRE(shrink::grow(written));
+    const auto grown = tc::stats();
+    CHECK(grown.rings_shrunk == 0);
+    // About 2 spans per millisecond: under 1 KB per 2 ms pass, at most 1/32 of the ring each time.
+    // 256 KiB -> 64 KiB once the window has seen 128 KiB written, then 64 -> 16 KiB.
+    const auto t0 = steady::now();
+    while (tc::stats().ring_bytes != 16 * shrink::kib + shrink::spare && steady::now() - t0 < 20s) {
+      write_numbered(written, 2);
+      std::this_thread::sleep_for(1ms);
+    }
+    const auto st = tc::stats();
+    CHECK(st.ring_bytes == 16 * shrink::kib + shrink::spare);  // the old buffers freed, the spare replaced
+    CHECK(st.rings_shrunk == 2);
+    CHECK(st.rings_grown == grown.rings_grown);                 // no growth back: no back and forth
+    CHECK(st.dropped.ring_full == grown.dropped.ring_full);     // nothing dropped while shrinking
+    MESSAGE(written << " spans written; shrunk after " << std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count() << " ms");
+    // The 16 KiB ring takes a burst again like any fresh ring: it grows.
+    write_numbered(written, 400);
+    REQUIRE(tc::shutdown(5s));
+    const auto end = tc::stats();
+    tct::check_accounting(end);
+    CHECK(end.spans_exported + end.dropped.ring_full == static_cast<std::uint64_t>(written));
+    const auto spans = tct::read_spans(cfg.jsonl_path);
+    CHECK(spans.size() == end.spans_exported);
+    std::int64_t last = -1;
+    bool ordered = true;
+    for (const auto& sp : spans) {
+      const std::int64_t i = sp.attrs.at("i").i;
+      ordered = ordered && i > last;
+      last = i;
+    }
+    CHECK(ordered);
+  }
+
+  TEST_CASE("a smaller buffer offered to a thread that then stops writing is withdrawn after a window: one buffer held") {
+    tct::temp_dir dir;
+    const auto cfg = shrink::config(dir.file("out.jsonl"));
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int written = 0;
+    REQUIRE(shrink::grow(written));
+    // Written slowly until the 64 KiB buffer is on offer (the mapper's spare taken for it and
+    // replaced), then nothing: the thread moves only on its slow path, at most once per 128 KiB
+    // written, so it almost never gets there first.
+    const auto t0 = steady::now();
+    while (tc::stats().ring_bytes < 256 * shrink::kib + 64 * shrink::kib + shrink::spare && steady::now() - t0 < 20s) {
+      write_numbered(written, 2);
+      std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(tc::stats().ring_bytes == 256 * shrink::kib + 64 * shrink::kib + shrink::spare);
+    std::this_thread::sleep_for(100ms);
+    if (tc::stats().rings_shrunk == 1) {  // it did get there first
+      MESSAGE("the thread moved to the smaller buffer before it stopped: nothing to withdraw this run");
+      CHECK(tc::stats().ring_bytes == 64 * shrink::kib + shrink::spare);
+    } else {
+      // A window with no records since the offer (200 ms): withdrawn and freed.
+      for (auto t = steady::now(); tc::stats().ring_bytes != 256 * shrink::kib + shrink::spare && steady::now() - t < 5s;)
+        std::this_thread::sleep_for(5ms);
+      CHECK(tc::stats().ring_bytes == 256 * shrink::kib + shrink::spare);
+      CHECK(tc::stats().rings_shrunk == 0);
+      // Writing again, the thread neither loses nor misplaces a span in the buffer it kept.
+      write_numbered(written, 100);
+    }
+    REQUIRE(tc::shutdown(5s));
+    const auto end = tc::stats();
+    tct::check_accounting(end);
+    CHECK(end.spans_exported + end.dropped.ring_full == static_cast<std::uint64_t>(written));
+    CHECK(tct::read_spans(cfg.jsonl_path).size() == end.spans_exported);
+  }
+
   TEST_CASE("TRACECRAFT_RING_MAX_KB at or below TRACECRAFT_RING_KB: the ring never grows") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));

@@ -170,6 +170,126 @@ TEST_SUITE("ring") {
     CHECK(r.readable() == target + 128 + 512);
   }
 
+  TEST_CASE("shrinking: the producer moves to a smaller offered buffer on its slow path; a record over a quarter of it waits") {
+    auto big = std::make_unique<unsigned char[]>(16384);
+    auto small = std::make_unique<unsigned char[]>(4096);
+    spsc_ring r(big.get(), 16384);
+    for (int i = 0; i < 16; ++i) REQUIRE(put(r, 512, 1));  // exactly half of 16 KiB
+    take(r);
+    r.offer(small.get(), 4096);
+    // The cached read position is stale: the next record takes the slow path, which finds the offer.
+    // A 2048-byte record is over a quarter of 4096: it stays in the big buffer and the offer stays out.
+    REQUIRE(put(r, 2048, 2));
+    CHECK(r.switch_pos() == spsc_ring::no_switch);
+    CHECK(r.max_record() == 4096);
+    CHECK_FALSE(r.can_offer());
+    // 14 more records of 512 bytes: the slow path comes again past half, and a small record moves.
+    int n = 0;
+    while (r.switch_pos() == spsc_ring::no_switch && n < 64) {
+      REQUIRE(put(r, 512, 3));
+      ++n;
+    }
+    REQUIRE(r.switch_pos() != spsc_ring::no_switch);
+    CHECK(r.max_record() == 1024);
+    const std::uint64_t sw = r.switch_pos();
+    const auto tags = take(r);
+    CHECK(tags.size() == static_cast<std::size_t>(1 + n));
+    CHECK(tags.front() == 2);
+    CHECK(r.capacity() == 4096);
+    CHECK(r.can_offer());
+    big.reset();  // nothing reads or writes the old buffer any more
+    int m = 0;
+    while (put(r, 512, 4)) ++m;
+    CHECK(m == 8);  // the whole 4 KiB buffer
+    CHECK(r.readable() == sw + 512 + 4096);
+    CHECK(take(r).size() == 8);
+  }
+
+  TEST_CASE("withdraw: an offer the producer has not taken comes back; one it has taken does not") {
+    auto cur = std::make_unique<unsigned char[]>(16384);
+    auto small = std::make_unique<unsigned char[]>(4096);
+    spsc_ring r(cur.get(), 16384);
+    CHECK_FALSE(r.withdraw());  // nothing offered
+    r.offer(small.get(), 4096);
+    CHECK(r.withdraw());
+    CHECK(r.can_offer());
+    for (int i = 0; i < 40; ++i) {  // 20 KiB through the 16 KiB ring, read as it goes: never moves
+      REQUIRE(put(r, 512, 1));
+      take(r);
+    }
+    CHECK(r.switch_pos() == spsc_ring::no_switch);
+    CHECK(r.capacity() == 16384);
+    r.offer(small.get(), 4096);
+    int n = 0;
+    while (r.switch_pos() == spsc_ring::no_switch && n < 64) {
+      REQUIRE(put(r, 512, 2));
+      ++n;
+    }
+    REQUIRE(r.switch_pos() != spsc_ring::no_switch);
+    CHECK_FALSE(r.withdraw());  // taken: the switch is followed as usual
+    CHECK(take(r).size() == static_cast<std::size_t>(n));
+    CHECK(r.capacity() == 4096);
+  }
+
+  TEST_CASE("withdraw races the producer's take: exactly one side owns each offered buffer") {
+    // The producer writes as fast as it can; the consumer offers a buffer (alternately smaller and
+    // larger) and withdraws it at once, over and over. A withdrawn buffer is freed at once (ASan
+    // would catch a producer still writing into it); a failed withdraw() means the producer moved,
+    // so exactly that many switches are followed, and every record comes out once, in order.
+    constexpr std::size_t caps[2] = {65536, 16384};
+    auto cur = std::make_unique<unsigned char[]>(caps[0]);
+    std::unique_ptr<unsigned char[]> offered;
+    spsc_ring r(cur.get(), caps[0]);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> produced{0};
+    std::thread producer([&] {
+      std::uint64_t k = 0;
+      while (!stop.load(std::memory_order_relaxed))
+        if (put(r, 64, static_cast<unsigned char>(k))) ++k;
+      produced.store(k);
+    });
+    std::uint64_t taken = 0, withdrawn = 0, followed = 0, consumed = 0;
+    unsigned char expect = 0;
+    bool ordered = true;
+    auto on_span = [&](const unsigned char* rec, const record_header&) {
+      ordered = ordered && rec[8] == expect;
+      ++expect;
+      ++consumed;
+    };
+    auto read = [&] {
+      if (read_all(r, on_span) > 0) {
+        cur = std::move(offered);  // the old buffer is no longer read
+        ++followed;
+      }
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300); ++i) {
+      if (r.can_offer()) {
+        const std::size_t next = caps[(i + 1) % 2];
+        offered = std::make_unique<unsigned char[]>(next);
+        r.offer(offered.get(), next);
+        // A varying delay before the withdrawal, so that both outcomes happen.
+        for (volatile std::uint64_t spin = 0; spin < (i % 32) * 200;) spin = spin + 1;
+        if (r.withdraw()) {
+          ++withdrawn;
+          offered.reset();
+        } else {
+          ++taken;
+        }
+      }
+      read();
+    }
+    stop.store(true);
+    producer.join();
+    read();
+    CHECK(ordered);
+    CHECK(consumed == produced.load());
+    CHECK(followed == taken);
+    CHECK(withdrawn > 0);
+    CHECK(taken > 0);
+    MESSAGE("offers withdrawn " << withdrawn << ", taken " << taken << ", records " << consumed);
+  }
+
   TEST_CASE("one producer and one consumer thread: every record once, in order") {
     auto buf = std::make_unique<unsigned char[]>(1 << 14);
     spsc_ring r(buf.get(), 1 << 14);
