@@ -976,12 +976,20 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const bool dropped = full != ts->full_seen;
   ts->full_seen = full;
   if (!growth_on_) return;
+  const std::size_t cap = ts->ring.capacity();
+  const bool pressed = dropped || fill > cap / 4;
   if (ts->growth_asked != 0) {  // asked on an earlier pass; not offered yet
+    if (ts->shrinking && pressed) {  // a smaller buffer is no longer wanted: growth may start next pass
+      mapper.abandon(ts->growth_asked);
+      ts->growth_asked = 0;
+      ts->growth_goal = 0;
+      ts->shrinking = false;
+      ts->quiet_since_ns = 0;
+      return;
+    }
     offer_asked(ts);
     return;
   }
-  const std::size_t cap = ts->ring.capacity();
-  const bool pressed = dropped || fill > cap / 4;
   // While an offer is out or not yet followed, `fill` may span two buffers: no decision.
   if (!ts->ring.can_offer()) {
     if (ts->shrinking) watch_shrink_offer(ts, pressed);
