@@ -113,7 +113,8 @@ if mem:
         f"thread (resident growth measured: {mem['rss_per_thread']:.0f} bytes per attached thread). Bound: threads × "
         f"{mem['bound_per_thread']} bytes, plus the export queue ({mem['export_queue_spans']} spans) and the tail "
         f"table ({mem['pending_traces']} traces) at the default sizes. A thread that outruns its ring between "
-        f"drain passes has it grown, up to TRACECRAFT_RING_MAX_KB (4 MiB by default), and the ring mapper holds "
+        f"drain passes has it grown, up to TRACECRAFT_RING_MAX_KB (4 MiB by default), shrunk back 4x at a time once "
+        f"it stays nearly empty (TRACECRAFT_RING_SHRINK_AFTER_MS), and the ring mapper holds "
         f"one spare of 4x TRACECRAFT_RING_KB (1 MiB) for the first such step. With the otlp exporter, init() "
         f"faults in four request buffers of OTEL_BSP_MAX_EXPORT_BATCH_SIZE x 320 bytes (640 KiB by default)."
     )
