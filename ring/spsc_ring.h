@@ -133,8 +133,9 @@ class spsc_ring {
 
   /// Offers the producer a buffer of `cap` bytes (a power of two >= 4096, larger or smaller than
   /// the current one, zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
-  /// c_next_ is set by offer() and cleared only by follow_switch(), so it is null exactly when no
-  /// offer is out (offer_) and no switch is waiting to be followed (switch_at_).
+  /// c_next_ is set by offer() and cleared only by follow_switch() or a successful withdraw(), so
+  /// it is null exactly when no offer is out (offer_) and no switch is waiting to be followed
+  /// (switch_at_).
   bool can_offer() const noexcept { return c_next_ == nullptr; }
   void offer(unsigned char* buf, std::size_t cap) noexcept {
     c_next_ = buf;
@@ -142,7 +143,8 @@ class spsc_ring {
     offer_.store(buf, std::memory_order_release);
   }
   /// Takes back the buffer offered last if the producer has not taken it: true, and can_offer()
-  /// again. False when the producer has it (or is deciding): its switch is then followed as usual.
+  /// again. False while the producer holds it: either it moves (the switch is followed as usual)
+  /// or, declining a record too large for it, puts it back (a later withdraw() can take it).
   bool withdraw() noexcept {
     if (c_next_ == nullptr || offer_.exchange(nullptr, std::memory_order_acquire) == nullptr) return false;
     c_next_ = nullptr;
