@@ -242,13 +242,20 @@ TEST_SUITE("ring") {
     spsc_ring r(cur.get(), caps[0]);
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> produced{0};
+    std::atomic<bool> hold{false}, held{false};  // the consumer may park the producer between records
     std::thread producer([&] {
       std::uint64_t k = 0;
-      while (!stop.load(std::memory_order_relaxed))
+      while (!stop.load(std::memory_order_relaxed)) {
+        if (hold.load(std::memory_order_acquire)) {
+          held.store(true, std::memory_order_release);
+          continue;
+        }
+        held.store(false, std::memory_order_relaxed);
         if (put(r, 64, static_cast<unsigned char>(k))) ++k;
+      }
       produced.store(k);
     });
-    std::uint64_t taken = 0, withdrawn = 0, followed = 0, consumed = 0;
+    std::uint64_t taken = 0, withdrawn = 0, withdrawn_racing = 0, followed = 0, consumed = 0;
     unsigned char expect = 0;
     bool ordered = true;
     auto on_span = [&](const unsigned char* rec, const record_header&) {
@@ -262,16 +269,33 @@ TEST_SUITE("ring") {
         ++followed;
       }
     };
+    // Until both outcomes have happened often (a sanitizer slows both threads several times).
     const auto t0 = std::chrono::steady_clock::now();
-    for (std::uint64_t i = 0; std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(300); ++i) {
+    for (std::uint64_t i = 0; (withdrawn < 50 || taken < 50) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20); ++i) {
       if (r.can_offer()) {
         const std::size_t next = caps[(i + 1) % 2];
         offered = std::make_unique<unsigned char[]>(next);
+        // One offer in 8 is made and withdrawn with the producer parked: that withdrawal must win.
+        const bool parked = i % 8 == 7;
+        if (parked) {
+          hold.store(true, std::memory_order_release);
+          while (!held.load(std::memory_order_acquire)) std::this_thread::yield();
+        }
         r.offer(offered.get(), next);
-        // A varying delay before the withdrawal, so that both outcomes happen.
-        for (volatile std::uint64_t spin = 0; spin < (i % 32) * 200;) spin = spin + 1;
-        if (r.withdraw()) {
+        // Otherwise, before withdrawing, let the producer write 0 to 600 more records (it reaches
+        // its slow path at least once per 256 of them here), so that both outcomes happen.
+        const std::uint64_t until = r.readable() + (parked ? 0 : (i % 7) * 100 * 64);
+        for (auto t = std::chrono::steady_clock::now(); r.readable() < until && std::chrono::steady_clock::now() - t < std::chrono::milliseconds(100);)
+          std::this_thread::yield();
+        const bool back = r.withdraw();
+        if (parked) {
+          CHECK(back);
+          held.store(false, std::memory_order_relaxed);
+          hold.store(false, std::memory_order_release);
+        }
+        if (back) {
           ++withdrawn;
+          if (!parked) ++withdrawn_racing;
           offered.reset();
         } else {
           ++taken;
@@ -287,7 +311,7 @@ TEST_SUITE("ring") {
     CHECK(followed == taken);
     CHECK(withdrawn > 0);
     CHECK(taken > 0);
-    MESSAGE("offers withdrawn " << withdrawn << ", taken " << taken << ", records " << consumed);
+    MESSAGE("offers withdrawn " << withdrawn << " (" << withdrawn_racing << " with the producer running), taken " << taken << ", records " << consumed);
   }
 
   TEST_CASE("one producer and one consumer thread: every record once, in order") {
