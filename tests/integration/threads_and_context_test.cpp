@@ -36,6 +36,17 @@ bool in_writing_order(const std::vector<tct::span>& spans) {
   }
   return true;
 }
+// Shuts down, checks that every span write_numbered wrote was exported or counted as ring_full,
+// and returns the exported spans.
+std::vector<tct::span> shutdown_and_read(const std::string& path, int written) {
+  REQUIRE(tc::shutdown(5s));
+  const auto st = tc::stats();
+  tct::check_accounting(st);
+  CHECK(st.spans_exported + st.dropped.ring_full == static_cast<std::uint64_t>(written));
+  auto spans = tct::read_spans(path);
+  CHECK(spans.size() == st.spans_exported);
+  return spans;
+}
 }  // namespace
 
 TEST_SUITE("threads") {
@@ -249,13 +260,8 @@ TEST_SUITE("threads") {
     const std::uint64_t full_before = tc::stats().dropped.ring_full;
     write(3000);
     CHECK(tc::stats().dropped.ring_full == full_before);
-    REQUIRE(tc::shutdown(5s));
-    const auto st = tc::stats();
-    tct::check_accounting(st);
-    CHECK(st.spans_created == static_cast<std::uint64_t>(written));
-    CHECK(st.spans_exported + st.dropped.ring_full == static_cast<std::uint64_t>(written));
-    const auto spans = tct::read_spans(cfg.jsonl_path);
-    CHECK(spans.size() == st.spans_exported);
+    const auto spans = shutdown_and_read(cfg.jsonl_path, written);
+    CHECK(tc::stats().spans_created == static_cast<std::uint64_t>(written));
     // In order across every switch: the ring keeps each thread's records in writing order.
     CHECK(in_writing_order(spans));
   }
@@ -346,13 +352,7 @@ TEST_SUITE("threads") {
     write_numbered(written, 400);
     for (auto t = steady::now(); tc::stats().rings_grown == grown.rings_grown && steady::now() - t < 5s;) std::this_thread::sleep_for(1ms);
     CHECK(tc::stats().rings_grown > grown.rings_grown);
-    REQUIRE(tc::shutdown(5s));
-    const auto end = tc::stats();
-    tct::check_accounting(end);
-    CHECK(end.spans_exported + end.dropped.ring_full == static_cast<std::uint64_t>(written));
-    const auto spans = tct::read_spans(cfg.jsonl_path);
-    CHECK(spans.size() == end.spans_exported);
-    CHECK(in_writing_order(spans));
+    CHECK(in_writing_order(shutdown_and_read(cfg.jsonl_path, written)));
   }
 
   TEST_CASE("a smaller buffer offered to a thread that then stops writing is withdrawn after a window: one buffer held") {
@@ -383,11 +383,7 @@ TEST_SUITE("threads") {
       // Writing again, the thread neither loses nor misplaces a span in the buffer it kept.
       write_numbered(written, 100);
     }
-    REQUIRE(tc::shutdown(5s));
-    const auto end = tc::stats();
-    tct::check_accounting(end);
-    CHECK(end.spans_exported + end.dropped.ring_full == static_cast<std::uint64_t>(written));
-    CHECK(tct::read_spans(cfg.jsonl_path).size() == end.spans_exported);
+    shutdown_and_read(cfg.jsonl_path, written);
   }
 
   TEST_CASE("TRACECRAFT_RING_MAX_KB at or below TRACECRAFT_RING_KB: the ring never grows") {
