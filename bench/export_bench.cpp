@@ -15,7 +15,7 @@
 //               on request threads.
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
-//                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N]
+//                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B]
 //                                [--ring-kb KB] [--ring-max-kb KB]
 #include <signal.h>
 #include <spawn.h>
@@ -66,6 +66,7 @@ struct options {
   int drain_cpu = -1;             // TRACECRAFT_DRAIN_CPU (the export thread inherits the pin)
   unsigned drain_interval_ms = 0;  // 0: the engine's default
   std::uint32_t batch = 4096;      // OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+  std::int64_t batch_bytes = -1;   // TRACECRAFT_EXPORT_BATCH_BYTES (-1: the engine's default)
   std::uint32_t ring_kb = 256;     // TRACECRAFT_RING_KB (the engine's default)
   std::uint32_t ring_max_kb = 4096;  // TRACECRAFT_RING_MAX_KB (the engine's default)
 };
@@ -186,6 +187,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   c.ring_kb = o.ring_kb;
   c.ring_max_kb = o.ring_max_kb;
   c.max_export_batch_size = o.batch;
+  if (o.batch_bytes >= 0) c.export_batch_bytes = static_cast<std::uint32_t>(o.batch_bytes);
   c.max_queue_size = 131072;
   c.schedule_delay_ms = 200;
   c.otlp_gzip = o.gzip;
@@ -601,11 +603,12 @@ int main(int argc, char** argv) {
     else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
     else if (a == "--drain-interval-ms" && i + 1 < argc) o.drain_interval_ms = static_cast<unsigned>(std::max(1, std::atoi(next())));
     else if (a == "--batch" && i + 1 < argc) o.batch = static_cast<std::uint32_t>(std::max(1, std::atoi(next())));
+    else if (a == "--batch-bytes" && i + 1 < argc) o.batch_bytes = std::max(0L, std::atol(next()));
     else if (a == "--ring-kb" && i + 1 < argc) o.ring_kb = static_cast<std::uint32_t>(std::max(64, std::atoi(next())));
     else if (a == "--ring-max-kb" && i + 1 < argc) o.ring_max_kb = static_cast<std::uint32_t>(std::max(4, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--ring-kb KB] [--ring-max-kb KB]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B] [--ring-kb KB] [--ring-max-kb KB]\n");
       return a == "--help" ? 0 : 2;
     }
   }

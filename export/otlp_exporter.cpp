@@ -55,6 +55,7 @@ class otlp_exporter final : public exporter {
         queue_cap_(std::max<std::uint32_t>(1, cfg.max_queue_size)),
         delay_ns_(std::uint64_t{cfg.schedule_delay_ms} * 1000000u),
         max_request_(std::max<std::uint32_t>(1024, cfg.export_max_request_bytes)),
+        batch_bytes_(cfg.export_batch_bytes != 0 ? cfg.export_batch_bytes : SIZE_MAX),
         max_retries_(cfg.export_max_retries),
         backoff_base_ms_(cfg.export_backoff_base_ms),
         backoff_max_ms_(std::max(cfg.export_backoff_max_ms, cfg.export_backoff_base_ms)),
@@ -100,7 +101,7 @@ class otlp_exporter final : public exporter {
   void prepare() noexcept override {
     try {
       if (!transport_) transport_ = std::make_unique<http_transport>(opts_);
-      const std::size_t bytes = std::min<std::size_t>(max_request_, std::size_t{batch_size_} * (json_ ? k_json_span_bytes : k_proto_span_bytes));
+      const std::size_t bytes = std::min({max_request_, batch_bytes_, std::size_t{batch_size_} * (json_ ? k_json_span_bytes : k_proto_span_bytes)});
       for (std::uint32_t i = 0; i < k_prefaulted_batches && live_ < pool_keep_; ++i) {
         auto b = std::make_unique<batch>(res_, transport_->max_head_bytes());
         if (json_) b->json.prefault(bytes);
@@ -170,7 +171,7 @@ class otlp_exporter final : public exporter {
       return;
     }
     ++cur_->spans;
-    if (cur_->spans >= batch_size_) hand_over();
+    if (cur_->spans >= batch_size_ || open_bytes() >= batch_bytes_) hand_over();
   }
 
   void tick(std::uint64_t now_ns) noexcept override {
@@ -233,6 +234,9 @@ class otlp_exporter final : public exporter {
     first_ns_ = now_ns;
     return true;
   }
+
+  // Bytes of the open batch's spans (the request is its envelope more).
+  std::size_t open_bytes() const noexcept { return json_ ? cur_->json.size() : cur_->proto.span_bytes(); }
 
   // Encodes `s` into the current batch; false (nothing added) when the request would pass the limit.
   bool append(const span_view& s) {
@@ -426,6 +430,7 @@ class otlp_exporter final : public exporter {
   const std::uint32_t batch_size_, queue_cap_;
   const std::uint64_t delay_ns_;
   const std::size_t max_request_;
+  const std::size_t batch_bytes_;  // SIZE_MAX: batches are cut by the span count only
   const unsigned max_retries_;
   const std::uint64_t backoff_base_ms_, backoff_max_ms_;
   const std::uint32_t export_timeout_ms_;

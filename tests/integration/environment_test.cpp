@@ -135,6 +135,7 @@ TEST_SUITE("environment") {
                          "TRACECRAFT_EXPORT_RATE=2500.5",
                          "TRACECRAFT_EXPORT_BURST=100",
                          "TRACECRAFT_EXPORT_MAX_REQUEST_BYTES=65536",
+                         "TRACECRAFT_EXPORT_BATCH_BYTES=1048576",
                          nullptr};
     std::vector<tc::config_problem> problems;
     const tc::config c = tc::load_config(env, &problems);
@@ -159,6 +160,7 @@ TEST_SUITE("environment") {
     CHECK(c.export_rate == 2500.5);
     CHECK(c.export_burst == 100);
     CHECK(c.export_max_request_bytes == 65536);
+    CHECK(c.export_batch_bytes == 1048576);
     // envcheck's view never shows header values.
     bool saw_headers = false;
     for (const auto& e : tc::describe_config(env)) {

@@ -643,6 +643,38 @@ TEST_SUITE("otlp export") {
     tct::check_accounting(s);
   }
 
+  TEST_CASE("TRACECRAFT_EXPORT_BATCH_BYTES sends a batch once its spans reach that size, without flush() or the delay") {
+    for (const bool json : {false, true}) {
+      CAPTURE(json);
+      tct::temp_dir dir;
+      sink_process sink(dir, {});
+      tc::config c = otlp_config(sink.endpoint());  // the schedule delay is 60 s
+      if (json) c.protocol = tc::otlp_protocol::http_json;
+      c.max_export_batch_size = 1000;
+      c.export_batch_bytes = 16384;
+      REQUIRE(tc::init(c) == tc::status::ok);
+      // ~370 (protobuf) or ~655 (JSON) bytes per span: 4 or 8 full batches and a part-filled one,
+      // which only flush() sends (210 spans are under the count, and the delay is 60 s).
+      produce(210, 200);
+      const std::uint64_t full = json ? 7 : 3;
+      const auto t0 = clk::now();
+      while (sink.stat("requests") < full && clk::now() - t0 < 5s) std::this_thread::sleep_for(20ms);
+      CHECK(sink.stat("requests") >= full);
+      const std::uint64_t before_flush = sink.stat("spans");
+      CHECK(before_flush > 0);
+      CHECK(before_flush < 210);
+      REQUIRE(tc::flush(5s));
+      CHECK(sink.stat("spans") == 210);
+      // A batch passes the size by less than one span, and the envelope is a few hundred bytes.
+      CHECK(sink.stat("max_request_bytes") <= 16384 + 2048);
+      CHECK(sink.stat("max_request_bytes") >= 16384);
+      REQUIRE(shutdown_on_time(2s));
+      const auto s = tc::stats();
+      CHECK(s.spans_exported == 210);
+      tct::check_accounting(s);
+    }
+  }
+
   TEST_CASE("http/json with gzip, and several exporters at once: a failing collector does not affect the JSONL backup") {
     tct::temp_dir dir;
     sink_process sink(dir, {});
