@@ -995,6 +995,14 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
     if (ts->shrinking) watch_shrink_offer(ts, pressed);
     return;
   }
+  // A step toward the goal that the mapper could not take when it was due (ask() never waits
+  // for its lock): asked again, whether or not this pass finds the ring pressed. The ring just
+  // moved to the first step is rarely a quarter full, so that rule alone would lose the second.
+  if (ts->growth_goal > cap && !ts->shrinking) {
+    ask_growth(ts, std::min(ts->growth_goal, cap * 4));
+    if (ts->growth_asked != 0) offer_asked(ts);
+    return;
+  }
   if (cap >= ring_max_bytes || !pressed) {
     maybe_shrink(ts, fill, pressed);
     return;
