@@ -27,6 +27,8 @@ void exporter_counters::read(exporter_stats& out) const noexcept {
   out.retries = retries.load(r);
   out.queued = queued.load(r);
   out.queue_capacity = queue_capacity;
+  out.queued_bytes = queued_bytes.load(r);
+  out.queue_bytes_capacity = queue_bytes_capacity;
   out.dropped.export_failed = failed.load(r);
   out.dropped.queue_full = queue_full.load(r);
   out.dropped.rate_limited = rate_limited.load(r);

@@ -30,7 +30,9 @@ struct exporter_counters {
   std::atomic<std::uint64_t> too_large{0};         // drain (one span too big) and export thread (413)
   std::atomic<std::uint64_t> shutdown_deadline{0};
   std::atomic<std::uint64_t> queued{0};            // drain adds, export thread subtracts
+  std::atomic<std::uint64_t> queued_bytes{0};      // the same spans' encoded bytes
   std::uint64_t queue_capacity = 0;
+  std::uint64_t queue_bytes_capacity = 0;
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);

@@ -50,6 +50,7 @@ class out_buffer {
   const char* data() const noexcept { return data_; }
   char* data() noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return cap_; }
   std::string_view view() const noexcept { return {data_, size_}; }
 
  private:

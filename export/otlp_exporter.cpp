@@ -42,7 +42,10 @@ struct batch {
   otlp_proto_batch proto;  // http/protobuf
   out_buffer json;         // http/json: prefix, spans, suffix
   std::uint32_t spans = 0;
-  std::string_view body;   // set when sealed
+  std::size_t bytes = 0;     // the spans' encoded bytes, counted in `queued_bytes` from the hand-over
+  std::size_t idle_cap = 0;  // the capacity counted in `idle_bytes_` while in the free queue
+  std::string_view body;     // set when sealed
+  std::size_t capacity() const noexcept { return proto.capacity() + json.capacity(); }
 };
 
 class otlp_exporter final : public exporter {
@@ -55,7 +58,8 @@ class otlp_exporter final : public exporter {
         queue_cap_(std::max<std::uint32_t>(1, cfg.max_queue_size)),
         delay_ns_(std::uint64_t{cfg.schedule_delay_ms} * 1000000u),
         max_request_(std::max<std::uint32_t>(1024, cfg.export_max_request_bytes)),
-        batch_bytes_(cfg.export_batch_bytes != 0 ? cfg.export_batch_bytes : SIZE_MAX),
+        queue_bytes_cap_(cfg.export_queue_bytes != 0 ? cfg.export_queue_bytes : SIZE_MAX),
+        batch_bytes_(batch_cut(cfg.export_batch_bytes, cfg.export_queue_bytes)),
         max_retries_(cfg.export_max_retries),
         backoff_base_ms_(cfg.export_backoff_base_ms),
         backoff_max_ms_(std::max(cfg.export_backoff_max_ms, cfg.export_backoff_base_ms)),
@@ -64,6 +68,7 @@ class otlp_exporter final : public exporter {
         bucket_(cfg.export_rate, cfg.export_burst > 0 ? double(cfg.export_burst) : std::max(1.0, cfg.export_rate)),
         json_prefix_(json_ ? json_request_prefix(res) : std::string()) {
     counters.queue_capacity = queue_cap_;
+    counters.queue_bytes_capacity = cfg.export_queue_bytes;
     // Recycled request buffers kept for reuse: a full queue of full batches plus the one being
     // filled. More may live while batches are small (split by the size limit, or sent by the
     // schedule delay), never more than one per queued span; the extras are freed once sent.
@@ -106,8 +111,9 @@ class otlp_exporter final : public exporter {
         auto b = std::make_unique<batch>(res_, transport_->max_head_bytes());
         if (json_) b->json.prefault(bytes);
         else b->proto.prefault(bytes);
+        b->idle_cap = b->capacity();
         if (!free_.enqueue(b.get())) break;
-        b.release();
+        idle_bytes_.fetch_add(b.release()->idle_cap, std::memory_order_relaxed);
         ++live_;
       }
     } catch (...) {  // std::bad_alloc: the drain allocates batches as it needs them
@@ -136,12 +142,18 @@ class otlp_exporter final : public exporter {
       exporter_counters::bump(counters.rate_limited);
       return;
     }
-    // `queued` counts handed-over batches; the open batch's spans are added at hand-over (one
-    // atomic add per batch instead of one per span).
+    // `queued` and `queued_bytes` count handed-over batches; the open batch's spans are added at
+    // hand-over (one atomic add per batch instead of one per span). The byte bound is checked
+    // before the span is encoded, so it is passed by one span at most.
     const std::uint64_t open = cur_ != nullptr ? cur_->spans : 0;
+    const std::size_t open_b = cur_ != nullptr ? open_bytes() : 0;
     if (!thread_alive_.load(std::memory_order_relaxed) ||
-        counters.queued.load(std::memory_order_relaxed) + open >= queue_cap_) {
+        counters.queued.load(std::memory_order_relaxed) + open >= queue_cap_ ||
+        counters.queued_bytes.load(std::memory_order_relaxed) + open_b >= queue_bytes_cap_) {
       exporter_counters::bump(counters.queue_full);
+      // The queue is full: the open batch joins it now (still within both bounds), to be sent
+      // as soon as the collector catches up rather than after the schedule delay.
+      if (open > 0) hand_over();
       return;
     }
     if (cur_ == nullptr && !open_batch(now_ns)) {
@@ -177,8 +189,10 @@ class otlp_exporter final : public exporter {
   void tick(std::uint64_t now_ns) noexcept override {
     // The delay counts from the oldest span in the batch.
     if (cur_ != nullptr && cur_->spans > 0 && now_ns - first_ns_ >= delay_ns_) hand_over();
+    live_ -= released_.exchange(0, std::memory_order_relaxed);  // freed by the export thread
     batch* b = nullptr;
     while (live_ > pool_keep_ && free_.try_dequeue(b)) {
+      idle_bytes_.fetch_sub(b->idle_cap, std::memory_order_relaxed);
       delete b;
       --live_;
     }
@@ -203,7 +217,8 @@ class otlp_exporter final : public exporter {
   bool healthy() const noexcept override {
     if (!start_called_.load(std::memory_order_acquire)) return true;  // the drain has not started yet
     return thread_alive_.load(std::memory_order_relaxed) &&
-           counters.queued.load(std::memory_order_relaxed) * 10 < std::uint64_t{queue_cap_} * 9;
+           counters.queued.load(std::memory_order_relaxed) * 10 < std::uint64_t{queue_cap_} * 9 &&
+           (queue_bytes_cap_ == SIZE_MAX || counters.queued_bytes.load(std::memory_order_relaxed) / 9 < queue_bytes_cap_ / 10);
   }
 
   void close_in_child() noexcept override {
@@ -212,9 +227,19 @@ class otlp_exporter final : public exporter {
   }
 
  private:
+  // Where a batch is cut by size: TRACECRAFT_EXPORT_BATCH_BYTES, else a quarter of the queue's
+  // byte bound, and never over half of it (a batch alone must not fill the queue).
+  static std::size_t batch_cut(std::uint32_t batch_bytes, std::uint32_t queue_bytes) noexcept {
+    if (queue_bytes == 0) return batch_bytes != 0 ? batch_bytes : SIZE_MAX;
+    const std::size_t cut = batch_bytes != 0 ? batch_bytes : queue_bytes / 4;
+    return std::max<std::size_t>(1, std::min<std::size_t>(cut, queue_bytes / 2));
+  }
+
   bool open_batch(std::uint64_t now_ns) noexcept {
     batch* b = nullptr;
-    if (!free_.try_dequeue(b)) {
+    if (free_.try_dequeue(b)) {
+      idle_bytes_.fetch_sub(b->idle_cap, std::memory_order_relaxed);
+    } else {
       if (live_ >= queue_cap_) return false;  // cannot happen while the span count is bounded
       try {
         b = new batch(res_, transport_ ? transport_->max_head_bytes() : 0);
@@ -254,8 +279,10 @@ class otlp_exporter final : public exporter {
 
   void hand_over() noexcept {
     batch* b = cur_;
+    b->bytes = open_bytes();
     cur_ = nullptr;
     counters.queued.fetch_add(b->spans, std::memory_order_relaxed);
+    counters.queued_bytes.fetch_add(b->bytes, std::memory_order_relaxed);
     if (json_) {
       b->json.append(json_suffix.substr(0, json_suffix.size() - 1));  // no newline on the wire
       b->body = b->json.view();
@@ -298,13 +325,24 @@ class otlp_exporter final : public exporter {
     recycle(b);
   }
 
+  // Back to the free queue, unless the idle buffers would then hold more than the queue's byte
+  // bound (after a run of large spans): then freed here, off the drain.
   void recycle(batch* b) noexcept {
     const std::uint32_t n = b->spans;
+    const std::size_t bytes = b->bytes;
     b->spans = 0;
+    b->bytes = 0;
     b->body = {};
-    free_.enqueue(b);
+    b->idle_cap = b->capacity();
+    if (idle_bytes_.load(std::memory_order_relaxed) + b->idle_cap > queue_bytes_cap_ || !free_.enqueue(b)) {
+      delete b;
+      released_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      idle_bytes_.fetch_add(b->idle_cap, std::memory_order_relaxed);
+    }
     {
       std::lock_guard<std::mutex> lk(mu_);
+      counters.queued_bytes.fetch_sub(bytes, std::memory_order_relaxed);
       counters.queued.fetch_sub(n, std::memory_order_release);
     }
     idle_.notify_all();
@@ -430,7 +468,8 @@ class otlp_exporter final : public exporter {
   const std::uint32_t batch_size_, queue_cap_;
   const std::uint64_t delay_ns_;
   const std::size_t max_request_;
-  const std::size_t batch_bytes_;  // SIZE_MAX: batches are cut by the span count only
+  const std::size_t queue_bytes_cap_;  // SIZE_MAX: no byte bound
+  const std::size_t batch_bytes_;      // SIZE_MAX: batches are cut by the span count only
   const unsigned max_retries_;
   const std::uint64_t backoff_base_ms_, backoff_max_ms_;
   const std::uint32_t export_timeout_ms_;
@@ -457,6 +496,8 @@ class otlp_exporter final : public exporter {
   // ---- shared ------------------------------------------------------------------------------
   moodycamel::BlockingConcurrentQueue<batch*> ready_;  // drain -> export thread
   moodycamel::ConcurrentQueue<batch*> free_;           // export thread -> drain
+  std::atomic<std::size_t> idle_bytes_{0};  // capacity of the batches in free_ (at most queue_bytes_cap_)
+  std::atomic<std::uint32_t> released_{0};  // batches the export thread freed; the drain's tick() takes them off live_
   std::mutex mu_;                      // for the condition variables only; never held during I/O
   std::condition_variable idle_;       // export thread -> flush(): a batch was settled
   std::condition_variable wake_;       // stop_thread() -> a backoff wait

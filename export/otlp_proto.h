@@ -62,6 +62,8 @@ class otlp_proto_batch {
   std::size_t spans() const noexcept { return spans_; }
   /// Bytes of span data so far (the request is a few hundred bytes more).
   std::size_t span_bytes() const noexcept { return buf_.size() - headroom_; }
+  /// Bytes the buffer holds allocated.
+  std::size_t capacity() const noexcept { return buf_.capacity(); }
   /// The encoded request; valid until the next clear() or add(). The bytes from room() up to
   /// its start (at least `front`) are free for the caller to write.
   std::string_view seal() noexcept;

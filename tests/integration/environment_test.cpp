@@ -136,6 +136,7 @@ TEST_SUITE("environment") {
                          "TRACECRAFT_EXPORT_BURST=100",
                          "TRACECRAFT_EXPORT_MAX_REQUEST_BYTES=65536",
                          "TRACECRAFT_EXPORT_BATCH_BYTES=1048576",
+                         "TRACECRAFT_EXPORT_QUEUE_BYTES=0",
                          nullptr};
     std::vector<tc::config_problem> problems;
     const tc::config c = tc::load_config(env, &problems);
@@ -161,6 +162,7 @@ TEST_SUITE("environment") {
     CHECK(c.export_burst == 100);
     CHECK(c.export_max_request_bytes == 65536);
     CHECK(c.export_batch_bytes == 1048576);
+    CHECK(c.export_queue_bytes == 0);
     // envcheck's view never shows header values.
     bool saw_headers = false;
     for (const auto& e : tc::describe_config(env)) {
@@ -184,6 +186,7 @@ TEST_SUITE("environment") {
                          "OTEL_EXPORTER_OTLP_INSECURE=true",
                          "OTEL_BSP_MAX_QUEUE_SIZE=0",
                          "TRACECRAFT_EXPORT_RATE=fast",
+                         "TRACECRAFT_EXPORT_QUEUE_BYTES=4294967296",
                          nullptr};
     std::vector<tc::config_problem> problems;
     const tc::config c = tc::load_config(env, &problems);
@@ -194,19 +197,21 @@ TEST_SUITE("environment") {
     CHECK(c.otlp_timeout_ms == 10000);
     CHECK(c.max_queue_size == 2048);
     CHECK(c.export_rate == 0);
+    CHECK(c.export_queue_bytes == 67108864);
     std::map<std::string, std::string> by_var;
     for (const auto& p : problems) {
       CHECK(p.value.find("s3cret") == std::string::npos);
       CHECK(p.message.find("s3cret") == std::string::npos);
       by_var[p.variable] = p.message;
     }
-    CHECK(problems.size() == 10);
+    CHECK(problems.size() == 11);
     CHECK(by_var["OTEL_EXPORTER_OTLP_PROTOCOL"].find("http/protobuf") != std::string::npos);
     CHECK(by_var["OTEL_EXPORTER_OTLP_PROTOCOL"].find("grpc") != std::string::npos);
     CHECK(by_var["OTEL_EXPORTER_OTLP_ENDPOINT"].find("http://localhost:4318") != std::string::npos);
     CHECK(by_var["OTEL_EXPORTER_OTLP_TIMEOUT"].find("10000") != std::string::npos);
     CHECK(by_var["OTEL_EXPORTER_OTLP_INSECURE"].find("gRPC") != std::string::npos);
     CHECK(by_var.count("OTEL_EXPORTER_OTLP_TRACES_HEADERS") == 1);
+    CHECK(by_var["TRACECRAFT_EXPORT_QUEUE_BYTES"].find("67108864") != std::string::npos);
   }
 
   TEST_CASE("load_config: the proxy variables as libcurl reads them; credentials never shown") {

@@ -167,7 +167,12 @@ produce_result produce(int n, int attrs_bytes = 20) {
       }
       if (i % 64 == 0) {
         const auto s = tc::stats();
-        if (s.exporter_count > 0) CHECK(s.exporters[0].queued <= s.exporters[0].queue_capacity);
+        if (s.exporter_count > 0) {
+          CHECK(s.exporters[0].queued <= s.exporters[0].queue_capacity);
+          // The byte bound is checked before a span is encoded: passed by one span at most.
+          if (s.exporters[0].queue_bytes_capacity > 0)
+            CHECK(s.exporters[0].queued_bytes <= s.exporters[0].queue_bytes_capacity + 2 * std::uint64_t(attrs_bytes) + 1024);
+        }
       }
     }
   });
@@ -640,6 +645,59 @@ TEST_SUITE("otlp export") {
     const auto s = tc::stats();
     CHECK(s.dropped.too_large == 1);
     CHECK(s.spans_exported == 200);
+    tct::check_accounting(s);
+  }
+
+  TEST_CASE("TRACECRAFT_EXPORT_QUEUE_BYTES bounds the export queue in bytes: large spans and a collector that never answers") {
+    tct::temp_dir dir;
+    sink_process sink(dir, {"--delay-ms", "30000"});
+    tc::config c = otlp_config(sink.endpoint());
+    c.otlp_timeout_ms = 0;            // the collector holds the first request until shutdown
+    c.max_queue_size = 100000;        // far away: only the byte bound can stop these spans
+    c.max_export_batch_size = 1000;
+    c.export_queue_bytes = 1u << 20;  // batches are cut at a quarter of it
+    c.drain_interval_ms = 1;
+    REQUIRE(tc::init(c) == tc::status::ok);
+    const std::int64_t rss0 = tct::resident_bytes();
+    // 2000 spans of 20 KB (40 MB), paced so that the ring keeps up: the drops are the queue's.
+    constexpr int n = 2000;
+    constexpr std::uint64_t span_bytes = 20000;
+    std::uint64_t max_queued = 0;
+    std::thread t([&] {
+      const std::string payload(span_bytes, 'x');
+      for (int i = 0; i < n; ++i) {
+        {
+          tc::span s("request", tc::kind::server);
+          s.set("i", static_cast<std::int64_t>(i));
+          s.set("payload", std::string_view(payload));
+        }
+        if (i % 10 == 9) {
+          std::this_thread::sleep_for(1ms);
+          max_queued = std::max(max_queued, otlp_stats(tc::stats()).queued_bytes);
+        }
+      }
+    });
+    t.join();
+    std::this_thread::sleep_for(100ms);
+    const auto mid = tc::stats();
+    const std::int64_t grown = tct::resident_bytes() - rss0;
+    INFO("max queued bytes " << max_queued << ", resident growth " << grown << ", queue_full " << otlp_stats(mid).dropped.queue_full
+                             << ", ring_full " << mid.dropped.ring_full);
+    CHECK(otlp_stats(mid).queue_bytes_capacity == (1u << 20));
+    CHECK(max_queued <= (1u << 20) + span_bytes + 1024);  // one span over at most
+    CHECK(otlp_stats(mid).queued_bytes >= (1u << 20) * 9 / 10);  // it did fill (the open batch joined it)
+    CHECK_FALSE(tc::healthy());
+    CHECK(otlp_stats(mid).dropped.queue_full >= n - 100);
+    // Without the bound the exporter would hold all 40 MB; rings (up to 4 MiB, and the mapper's
+    // next step) and a few request buffers are what may grow.
+    CHECK(grown < 24 * (1 << 20));
+    bool result = true;
+    CHECK(shutdown_on_time(1000ms, &result));
+    CHECK_FALSE(result);
+    const auto s = tc::stats();
+    CHECK(otlp_stats(mid).queued_bytes <= (1u << 20) + span_bytes + 1024);
+    CHECK(s.dropped.shutdown_deadline == otlp_stats(mid).queued);  // what the queue held, and nothing else
+    CHECK(s.spans_exported == 0);
     tct::check_accounting(s);
   }
 

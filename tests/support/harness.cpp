@@ -165,6 +165,13 @@ void check_accounting(const tracecraft::stats_snapshot& s) {
   CHECK(s.spans_created == s.spans_exported + s.dropped.total() + s.spans_sampled_out);
 }
 
+std::int64_t resident_bytes() {
+  std::ifstream f("/proc/self/statm");
+  std::int64_t size = 0, resident = -1;
+  if (!(f >> size >> resident)) return -1;
+  return resident * static_cast<std::int64_t>(::sysconf(_SC_PAGESIZE));
+}
+
 std::string slurp(const std::string& p) {
   std::ifstream in(p);
   std::stringstream ss;

@@ -78,6 +78,8 @@ struct run_result {
 run_result run(const std::string& exe, std::vector<std::string> args, const std::vector<std::string>& env,
                const std::string& cwd);
 std::string slurp(const std::string& path);
+/// This process's resident memory in bytes (/proc/self/statm), or -1.
+std::int64_t resident_bytes();
 /// The id of this process's thread named `comm` (as in /proc/self/task/*/comm), or 0.
 long thread_named(const std::string& comm);
 
