@@ -111,7 +111,7 @@ if mem:
     lines.append(
         f"Memory: {mem['ring_bytes_per_thread']} ring bytes + {mem['thread_state_bytes']} bytes of state per producer "
         f"thread (resident growth measured: {mem['rss_per_thread']:.0f} bytes per attached thread). Bound: threads × "
-        f"{mem['bound_per_thread']} bytes, plus the export queue ({mem['export_queue_spans']} spans) and the tail "
+        f"{mem['bound_per_thread']} bytes, plus the export queue ({mem['export_queue_spans']} spans, and at most TRACECRAFT_EXPORT_QUEUE_BYTES, 64 MiB, of encoded spans) and the tail "
         f"table ({mem['pending_traces']} traces) at the default sizes. A thread that outruns its ring between "
         f"drain passes has it grown, up to TRACECRAFT_RING_MAX_KB (4 MiB by default), shrunk back 4x at a time once "
         f"it stays nearly empty (TRACECRAFT_RING_SHRINK_AFTER_MS), and the ring mapper holds "
