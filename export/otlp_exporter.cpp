@@ -333,12 +333,20 @@ class otlp_exporter final : public exporter {
     b->spans = 0;
     b->bytes = 0;
     b->body = {};
-    b->idle_cap = b->capacity();
-    if (idle_bytes_.load(std::memory_order_relaxed) + b->idle_cap > queue_bytes_cap_ || !free_.enqueue(b)) {
+    // Counted before the enqueue: from then on the drain may take `b` (and free it).
+    const std::size_t cap = b->capacity();
+    b->idle_cap = cap;
+    bool keep = idle_bytes_.load(std::memory_order_relaxed) + cap <= queue_bytes_cap_;
+    if (keep) {
+      idle_bytes_.fetch_add(cap, std::memory_order_relaxed);
+      if (!free_.enqueue(b)) {
+        idle_bytes_.fetch_sub(cap, std::memory_order_relaxed);
+        keep = false;
+      }
+    }
+    if (!keep) {
       delete b;
       released_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      idle_bytes_.fetch_add(b->idle_cap, std::memory_order_relaxed);
     }
     {
       std::lock_guard<std::mutex> lk(mu_);
