@@ -189,7 +189,8 @@ class otlp_exporter final : public exporter {
   void tick(std::uint64_t now_ns) noexcept override {
     // The delay counts from the oldest span in the batch.
     if (cur_ != nullptr && cur_->spans > 0 && now_ns - first_ns_ >= delay_ns_) hand_over();
-    live_ -= released_.exchange(0, std::memory_order_relaxed);  // freed by the export thread
+    if (released_.load(std::memory_order_relaxed) != 0)  // freed by the export thread (a plain load on most passes)
+      live_ -= released_.exchange(0, std::memory_order_relaxed);
     batch* b = nullptr;
     while (live_ > pool_keep_ && free_.try_dequeue(b)) {
       idle_bytes_.fetch_sub(b->idle_cap, std::memory_order_relaxed);
