@@ -42,9 +42,10 @@ struct batch {
   otlp_proto_batch proto;  // http/protobuf
   out_buffer json;         // http/json: prefix, spans, suffix
   std::uint32_t spans = 0;
-  std::size_t bytes = 0;     // the spans' encoded bytes, counted in `queued_bytes` from the hand-over
-  std::size_t idle_cap = 0;  // the capacity counted in `idle_bytes_` while in the free queue
-  std::string_view body;     // set when sealed
+  std::size_t bytes = 0;    // the spans' encoded bytes, counted in `queued_bytes` from the hand-over
+  std::string_view body;    // set when sealed
+  /// Allocated bytes; what `idle_bytes_` counts while the batch waits in the free queue (nothing
+  /// writes to it there).
   std::size_t capacity() const noexcept { return proto.capacity() + json.capacity(); }
 };
 
@@ -111,9 +112,10 @@ class otlp_exporter final : public exporter {
         auto b = std::make_unique<batch>(res_, transport_->max_head_bytes());
         if (json_) b->json.prefault(bytes);
         else b->proto.prefault(bytes);
-        b->idle_cap = b->capacity();
+        const std::size_t cap = b->capacity();
         if (!free_.enqueue(b.get())) break;
-        idle_bytes_.fetch_add(b.release()->idle_cap, std::memory_order_relaxed);
+        b.release();
+        idle_bytes_.fetch_add(cap, std::memory_order_relaxed);
         ++live_;
       }
     } catch (...) {  // std::bad_alloc: the drain allocates batches as it needs them
@@ -193,7 +195,7 @@ class otlp_exporter final : public exporter {
       live_ -= released_.exchange(0, std::memory_order_relaxed);
     batch* b = nullptr;
     while (live_ > pool_keep_ && free_.try_dequeue(b)) {
-      idle_bytes_.fetch_sub(b->idle_cap, std::memory_order_relaxed);
+      idle_bytes_.fetch_sub(b->capacity(), std::memory_order_relaxed);
       delete b;
       --live_;
     }
@@ -239,7 +241,7 @@ class otlp_exporter final : public exporter {
   bool open_batch(std::uint64_t now_ns) noexcept {
     batch* b = nullptr;
     if (free_.try_dequeue(b)) {
-      idle_bytes_.fetch_sub(b->idle_cap, std::memory_order_relaxed);
+      idle_bytes_.fetch_sub(b->capacity(), std::memory_order_relaxed);
     } else {
       if (live_ >= queue_cap_) return false;  // cannot happen while the span count is bounded
       try {
@@ -336,7 +338,6 @@ class otlp_exporter final : public exporter {
     b->body = {};
     // Counted before the enqueue: from then on the drain may take `b` (and free it).
     const std::size_t cap = b->capacity();
-    b->idle_cap = cap;
     bool keep = idle_bytes_.load(std::memory_order_relaxed) + cap <= queue_bytes_cap_;
     if (keep) {
       idle_bytes_.fetch_add(cap, std::memory_order_relaxed);

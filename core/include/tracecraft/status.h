@@ -50,7 +50,7 @@ struct exporter_stats {
   std::uint64_t retries = 0;     ///< requests sent again after a retryable failure
   std::uint64_t queued = 0;      ///< spans in batches handed to the network side, not yet settled
   std::uint64_t queue_capacity = 0;
-  std::uint64_t queued_bytes = 0;          ///< encoded bytes of those spans and of the batch being filled
+  std::uint64_t queued_bytes = 0;          ///< encoded bytes of those spans (the batch being filled is not counted)
   std::uint64_t queue_bytes_capacity = 0;  ///< TRACECRAFT_EXPORT_QUEUE_BYTES (0: no byte bound)
   dropped_counts dropped;        ///< only the export reasons are used here
   char last_error[128] = {};     ///< the most recent failure, empty if none
