@@ -173,6 +173,7 @@ double ns_per_tick() {
 
 struct run_result {
   std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0, rings_grown = 0;
+  std::uint64_t longest_gap_us = 0;  // the drain's longest absence (stats_snapshot::drain_longest_gap_us)
   double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
   thread_cpu drain_cpu, export_cpu;
   double p50_ns = 0, p99_ns = 0;
@@ -267,6 +268,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   r.queue_full = s.dropped.queue_full;
   r.retry_exhausted = s.dropped.retry_exhausted;
   r.rings_grown = s.rings_grown;
+  r.longest_gap_us = s.drain_longest_gap_us;
   r.seconds = wall;
   r.achieved_rate = double(s.spans_created) / wall;
   for (double p : producer_cpu) r.producer_cpu_s += p;
@@ -677,12 +679,17 @@ int main(int argc, char** argv) {
   };
   const run_result w = median(with, [](const run_result& x) { return x.engine_cpu_s / std::max<std::uint64_t>(1, x.exported); });
   const run_result n = median(without, [](const run_result& x) { return x.p50_ns; });
-  std::uint64_t worst_drops = 0;
+  std::uint64_t worst_drops = 0, worst_gap_us = 0;
   double steal_max = 0;
   for (const auto& x : with) {
     worst_drops = std::max(worst_drops, x.dropped);
+    worst_gap_us = std::max(worst_gap_us, x.longest_gap_us);
     steal_max = std::max(steal_max, x.steal_pct);
   }
+  // How long the largest ring holds one producer's records at its share of the rate: a drain away
+  // longer than that drops (the rings start smaller and grow on the drain's word).
+  const double ring_holds_ms = double(std::max(o.ring_kb, o.ring_max_kb)) * 1024.0 /
+                               (double(spans.record_bytes()) * o.rate / double(std::max(1, o.threads))) * 1e3;
   auto per_span = [&](double seconds) { return seconds * 1e9 / double(std::max<std::uint64_t>(1, w.exported)); };
   auto per_million = [&](std::uint64_t n) { return double(n) * 1e6 / double(std::max<std::uint64_t>(1, w.exported)); };
   const double cpu_ns_per_span = per_span(w.engine_cpu_s);
@@ -698,7 +705,8 @@ int main(int argc, char** argv) {
                 "\"drain_ns_per_span\":%.1f,\"drain_kernel_ns_per_span\":%.1f,\"export_ns_per_span\":%.1f,"
                 "\"export_kernel_ns_per_span\":%.1f,\"socket_floor_ns_per_span\":%.1f,\"socket_floor_user_ns_per_span\":%.1f,"
                 "\"socket_floor_ok\":%s,\"encode_floor_ns_per_span\":%.1f,\"least_engine_ns_per_span\":%.1f,"
-                "\"drain_switches_per_million\":%.0f,\"export_switches_per_million\":%.0f,\"steal_pct_max\":%.1f,\"floors_steal_pct\":%.1f}\n",
+                "\"drain_switches_per_million\":%.0f,\"export_switches_per_million\":%.0f,\"steal_pct_max\":%.1f,\"floors_steal_pct\":%.1f,"
+                "\"drain_longest_gap_ms_worst\":%.1f,\"ring_holds_ms\":%.1f}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
@@ -709,7 +717,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(ho.full), per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel),
                 per_span(w.export_cpu.total), per_span(w.export_cpu.kernel), so.ns_per_span, so.user_ns_per_span,
                 so.ok ? "true" : "false", enc, ho.ns_per_record + enc + so.ns_per_span, per_million(w.drain_cpu.switches),
-                per_million(w.export_cpu.switches), steal_max, floors_steal);
+                per_million(w.export_cpu.switches), steal_max, floors_steal, double(worst_gap_us) / 1e3, ring_holds_ms);
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s, "
                 "rings of %u KiB growing up to %u KiB\n", o.rate,
@@ -718,13 +726,16 @@ int main(int argc, char** argv) {
                 o.ring_kb, std::max(o.ring_kb, o.ring_max_kb));
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
-                  "retry_exhausted %llu), rings grown %llu, engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%\n",
+                  "retry_exhausted %llu), rings grown %llu, engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%, "
+                  "drain's longest gap %.1f ms\n",
                   i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
                   static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
                   static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
                   static_cast<unsigned long long>(with[i].retry_exhausted), static_cast<unsigned long long>(with[i].rings_grown),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
-                  with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct);
+                  with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct, double(with[i].longest_gap_us) / 1e3);
+    std::printf("a ring of %u KiB holds %.1f ms of one producer's %zu-byte records at this rate: a drain away longer drops\n",
+                std::max(o.ring_kb, o.ring_max_kb), ring_holds_ms, spans.record_bytes());
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "
                 "(drain reading and decoding only) %.1f ns per span\n",
                 cpu_ns_per_span, cpu_s_per_million, n.engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, n.created)));

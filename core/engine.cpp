@@ -1104,6 +1104,7 @@ void engine::offer_buffer(thread_state* ts, ring_memory buf) noexcept {
 }
 
 bool engine::drain_pass(bool final_pass) noexcept {
+  last_pass_ns_ = pass_now_;
   pass_now_ = clock.to_ns(ticks());  // one clock read per pass: batch deadlines need no more
   thread_state* fresh[64];
   std::size_t n;
@@ -1216,6 +1217,11 @@ bool engine::drain_pass(bool final_pass) noexcept {
     red_failures_.store(rs.failures, std::memory_order_relaxed);
     for (std::size_t i = 0; i < rs.matches.size() && i < 48; ++i) red_matches_[i].store(rs.matches[i], std::memory_order_relaxed);
   }
+  // How long the records this pass found could have waited since the pass before it: a drain
+  // thread kept off its CPU (a loaded or stolen host, an exporter blocked in write()) shows here.
+  if (any && last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ &&
+      pass_now_ - last_pass_ns_ > longest_gap_ns.load(std::memory_order_relaxed))
+    longest_gap_ns.store(pass_now_ - last_pass_ns_, std::memory_order_relaxed);
   passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return any;
 }
@@ -1394,6 +1400,7 @@ stats_snapshot engine::snapshot() noexcept {
   }
   s.drain_passes = passes.load(std::memory_order_relaxed);
   s.drain_early_wakes = bell_wakes.load(std::memory_order_relaxed);
+  s.drain_longest_gap_us = longest_gap_ns.load(std::memory_order_relaxed) / 1000;
   s.running = running.load(std::memory_order_relaxed);
   s.drain_alive = drain_alive.load(std::memory_order_relaxed);
   return s;

@@ -92,6 +92,7 @@ struct engine final : tail_sink {
   std::atomic<std::uint64_t> tail_pending{0};    ///< traces in the table (drain writes)
   std::atomic<std::uint64_t> passes{0};
   std::atomic<std::uint64_t> bell_wakes{0};      ///< sleeps cut short by the doorbell (drain writes)
+  std::atomic<std::uint64_t> longest_gap_ns{0};  ///< drain_pass: see stats_snapshot::drain_longest_gap_us
 
   // ---- lifecycle -----------------------------------------------------------------------
   std::mutex mu;  ///< guards the fields below and the condition variable
@@ -126,6 +127,7 @@ struct engine final : tail_sink {
   std::uint8_t ts_cache_bits_ = 0;
   std::uint8_t ts_cache_trace_[16] = {};
   std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
+  std::uint64_t last_pass_ns_ = 0;  ///< pass_now_ of the pass before it
   struct fragment {
     std::uint16_t seq;
     std::string bytes;

@@ -9,9 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "harness.h"
@@ -163,6 +167,100 @@ TEST_SUITE("lifecycle") {
     CHECK(end.dropped.no_exporter == static_cast<std::uint64_t>(written));  // every span drained, none lost
   }
 
+
+  // A host stall, made here: the only exporter writes to a FIFO whose reader stops reading, so the
+  // drain thread blocks in write() for as long as the reader waits (as it would on a CPU the
+  // hypervisor took away). The request thread goes on at full speed, its ring fills and drops
+  // with a count, nothing is lost silently, and stats() reports how long the drain was away.
+  TEST_CASE("a drain kept away for 400 ms: the request thread goes on, the ring drops and counts, stats show the gap") {
+    tct::temp_dir dir;
+    const std::string fifo = dir.file("stall.fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    REQUIRE(reader >= 0);
+    std::atomic<bool> paused{false}, finished{false};
+    std::string received;
+    std::thread drainer([&] {  // the FIFO's reader: everything, except while paused
+      char buf[65536];
+      for (;;) {
+        if (paused.load()) {
+          std::this_thread::sleep_for(1ms);
+          continue;
+        }
+        const ssize_t n = ::read(reader, buf, sizeof buf);
+        if (n > 0) {
+          received.append(buf, static_cast<std::size_t>(n));
+        } else if (finished.load()) {
+          break;
+        } else {
+          std::this_thread::sleep_for(1ms);
+        }
+      }
+    });
+    auto cfg = tct::jsonl_config(fifo);
+    cfg.max_export_batch_size = 16;
+    cfg.ring_kb = 64;
+    cfg.ring_max_kb = 64;  // no growth: the stall, not the ring's size, is under test
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    const std::string pad(1000, 'p');
+    auto write_span = [&](std::uint64_t i) {
+      tc::span s("stalled");
+      s.set("i", static_cast<std::int64_t>(i));
+      s.set("pad", pad);
+    };
+    std::uint64_t written = 0;
+    for (; written < 200; ++written) {  // paced: about 58 such spans fill the ring
+      write_span(written);
+      if (written % 10 == 9) std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(tc::flush(10s));
+    const auto before = tc::stats();
+    REQUIRE(before.dropped.ring_full == 0);
+    const std::uint64_t gap_before = before.drain_longest_gap_us;
+
+    paused = true;
+    const auto t0 = steady::now();
+    std::uint64_t during = 0;
+    steady::duration slowest{};
+    while (steady::now() - t0 < 400ms) {
+      const auto s0 = steady::now();
+      for (int k = 0; k < 10; ++k, ++written, ++during) write_span(written);
+      slowest = std::max(slowest, steady::now() - s0);
+      std::this_thread::sleep_for(200us);
+    }
+    const auto mid = tc::stats();
+    paused = false;
+    REQUIRE(tc::flush(10s));
+    REQUIRE(tc::shutdown(10s));
+    finished = true;
+    drainer.join();
+    ::close(reader);
+
+    const auto st = tc::stats();
+    MESSAGE("spans during the stall " << during << ", slowest 10 spans "
+                                      << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count()
+                                      << " us, ring_full " << st.dropped.ring_full << ", longest gap before "
+                                      << gap_before << " us, after " << st.drain_longest_gap_us << " us");
+    tct::check_accounting(st);
+    CHECK(st.spans_created == written);
+    CHECK(during >= 200);                        // the thread was not held up by the stalled drain
+    CHECK(slowest < 100ms);                      // no span waited for it
+    CHECK(mid.dropped.ring_full > 0);            // the ring filled while the drain was away...
+    CHECK(st.spans_exported + st.dropped.ring_full == written);  // ...and nothing else went missing
+    CHECK(gap_before > 0);  // passes that found records, a few ms apart
+    CHECK(gap_before < 300000);
+    CHECK(st.drain_longest_gap_us >= 300000);    // the stall, as stats() reports it
+    CHECK(st.drain_longest_gap_us < 5000000);
+    // What arrived through the FIFO is exactly what the engine counted as exported.
+    const std::string out = dir.file("received.jsonl");
+    {
+      std::FILE* f = std::fopen(out.c_str(), "wb");
+      REQUIRE(f != nullptr);
+      std::fwrite(received.data(), 1, received.size(), f);
+      std::fclose(f);
+    }
+    CHECK(tct::read_spans(out).size() == st.spans_exported);
+  }
   TEST_CASE("exporter none records and counts, writes nothing") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));

@@ -82,8 +82,8 @@ struct stats_snapshot {
   std::uint64_t fragments_lost = 0;      ///< spans exported without some of their overflow data
   std::uint64_t tail_kept = 0;           ///< skeleton spans exported because their trace failed or was slow
   std::uint64_t tail_pending = 0;        ///< skeleton traces waiting for their root to end
-  std::uint64_t tracestate_lost = 0;
-  redaction_stats redaction;     ///< spans exported without their incoming tracestate (its table slot was reused)
+  std::uint64_t tracestate_lost = 0;    ///< spans exported without their incoming tracestate (its table slot was reused)
+  redaction_stats redaction;
   std::uint64_t spans_pending = 0;       ///< written to rings, not yet exported
   std::uint32_t threads = 0;             ///< producer threads with a live ring
   std::uint64_t ring_bytes = 0;          ///< memory held by rings (grown ones included)
@@ -91,6 +91,13 @@ struct stats_snapshot {
   std::uint64_t rings_shrunk = 0;        ///< times a grown ring moved to a smaller buffer (TRACECRAFT_RING_SHRINK_AFTER_MS)
   std::uint64_t drain_passes = 0;
   std::uint64_t drain_early_wakes = 0;   ///< drain sleeps cut short: a ring passed half full (or flush, shutdown)
+  /// The longest time between two drain passes, the later of which found records: how long the
+  /// rings had to hold what their threads wrote. While spans flow the drain passes every
+  /// TRACECRAFT_DRAIN_INTERVAL_MS, sooner when a ring passes half full; far more means the drain
+  /// thread did not get a CPU (an overloaded host, a hypervisor's steal) or an exporter blocked it
+  /// (a file that would not take writes). A thread that writes more than its ring holds in that
+  /// time drops (ring_full): size TRACECRAFT_RING_MAX_KB for it.
+  std::uint64_t drain_longest_gap_us = 0;
   bool running = false;
   bool drain_alive = false;
   std::uint32_t exporter_count = 0;
