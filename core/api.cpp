@@ -131,6 +131,7 @@ thread_state* attach(std::uint32_t gen) noexcept {
   if (ts == nullptr) return nullptr;
   ts->gen = gen;
   ts->ring.set_doorbell(&e->bell);
+  if (e->standby_bytes_ != 0) ts->ring.set_standby(&e->standby_slot_);
   if (auto* old = static_cast<thread_state*>(t_tls.state)) {  // belonged to an earlier engine
     old->closed.store(true, std::memory_order_release);
     old->release();

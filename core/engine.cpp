@@ -135,6 +135,9 @@ engine::engine(const config& c, const redactor* inherited) : cfg(c) {
   ring_max_bytes = std::max(ring_bytes, ring_bytes_for(cfg.ring_max_kb));
   // The first step of a fresh ring's growth (maybe_grow): offered in the pass that decides it.
   if (ring_max_bytes > ring_bytes) spare_bytes_ = std::min(ring_max_bytes, ring_bytes * 4);
+  // A ring that fills before its drain comes by moves to the standby: the largest ring, so it
+  // holds the longest a drain can be away (19 ms at 1M spans/s with the 4 MiB default).
+  if (ring_max_bytes > ring_bytes && cfg.ring_standby) standby_bytes_ = ring_max_bytes;
   shrink_after_ns_ = std::uint64_t{cfg.ring_shrink_after_ms} * 1000000u;
   mapper.set_doorbell(&bell);  // a buffer ready for a growing ring wakes the drain to offer it
   switch (cfg.sampler) {
@@ -254,6 +257,47 @@ bool engine::exporters_healthy() noexcept {
 void engine::prepare() noexcept {
   for (auto& x : exporters) x->prepare();
   if (spare_bytes_ != 0) mapper.adopt_spare(ring_memory::allocate(spare_bytes_));
+  if (standby_bytes_ != 0) publish_standby(ring_memory::allocate(standby_bytes_));
+}
+
+// Makes `m` the standby any full ring may take (drain or init, while no standby waits).
+void engine::publish_standby(ring_memory m) noexcept {
+  if (!m) return;
+  standby_desc_.buf = m.get();
+  standby_desc_.cap = m.size();
+  standby_held_.store(m.size(), std::memory_order_relaxed);
+  standby_mem_ = std::move(m);
+  standby_slot_.store(&standby_desc_, std::memory_order_release);
+}
+
+// Once a ring has moved to the standby (its storage taken over in drain_pass), the next one is
+// asked of the mapper and published when mapped; while growth is on only.
+void engine::refill_standby() noexcept {
+  if (standby_bytes_ == 0 || standby_mem_ || !growth_on_) return;
+  if (!standby_asked_) {
+    const ring_mapper::asked a = mapper.ask(standby_bytes_);
+    if (a == ring_mapper::asked::queued) standby_asked_ = true;
+    else if (a == ring_mapper::asked::unavailable) publish_standby(ring_memory::allocate(standby_bytes_));
+    return;  // busy: the next pass asks again
+  }
+  ring_memory buf;
+  const ring_mapper::state st = mapper.take(standby_bytes_, buf);
+  if (st == ring_mapper::state::pending) return;
+  standby_asked_ = false;
+  if (st == ring_mapper::state::ready) publish_standby(std::move(buf));
+}
+
+// A ring followed onto the standby: a growth or shrink under way for it is moot (its buffer is
+// now the largest a ring gets); what was asked for it goes back to the mapper.
+void engine::followed_standby(thread_state* ts) noexcept {
+  if (ts->growth_asked != 0) mapper.abandon(ts->growth_asked);
+  ts->growth_asked = 0;
+  ts->growth_goal = 0;
+  ts->shrinking = false;
+  ts->quiet_since_ns = 0;
+  standby_held_.store(0, std::memory_order_relaxed);
+  standby_moves.store(standby_moves.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  rings_grown.store(rings_grown.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 bool engine::start_drain() noexcept {
@@ -1095,7 +1139,9 @@ void engine::ask_growth(thread_state* ts, std::size_t next) noexcept {
 
 void engine::offer_buffer(thread_state* ts, ring_memory buf) noexcept {
   const std::size_t next = buf.size();
-  ts->ring.offer(buf.get(), next);
+  // Refused only when the producer has just claimed the slot to move to the standby: the buffer
+  // is freed here, and the pass that follows that move resets the growth.
+  if (!ts->ring.offer(buf.get(), next)) return;
   ts->next_storage = std::move(buf);
   ts->bytes.store(ts->ring.capacity() + next, std::memory_order_relaxed);
   ts->offer_seen_ns = pass_now_;
@@ -1125,10 +1171,17 @@ bool engine::drain_pass(bool final_pass) noexcept {
     const std::uint64_t sw = ring.switch_pos();
     const std::uint64_t fill = w - r;
     while (r < w || r == sw) {
-      if (r == sw) {  // the producer moved to the offered buffer here
+      if (r == sw) {  // the producer moved to the offered buffer (or the standby) here
         ts->retired_storage = std::move(ts->storage);
-        ts->storage = std::move(ts->next_storage);
+        const standby_buffer* sb = ring.standby_taken();
+        if (sb != nullptr && sb->buf == standby_mem_.get()) {
+          ts->storage = std::move(standby_mem_);
+          followed_standby(ts);
+        } else {
+          ts->storage = std::move(ts->next_storage);
+        }
         ring.follow_switch();
+        ts->bytes.store(ts->storage.size() + ts->retired_storage.size(), std::memory_order_relaxed);
         if (ts->shrinking) {
           ts->shrinking = false;
           rings_shrunk.store(rings_shrunk.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -1217,6 +1270,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
     red_failures_.store(rs.failures, std::memory_order_relaxed);
     for (std::size_t i = 0; i < rs.matches.size() && i < 48; ++i) red_matches_[i].store(rs.matches[i], std::memory_order_relaxed);
   }
+  refill_standby();
   // How long the records this pass found could have waited since the pass before it: a drain
   // thread kept off its CPU (a loaded or stolen host, an exporter blocked in write()) shows here.
   if (any && last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ &&
@@ -1298,6 +1352,11 @@ void engine::drain_main() noexcept {
       lk.lock();
       last_flush_ok = ok;
     }
+    // The standby, unless a thread has taken it since the last pass (it then stays its ring).
+    if (standby_slot_.exchange(nullptr, std::memory_order_acq_rel) != nullptr) {
+      standby_mem_.reset();
+      standby_held_.store(0, std::memory_order_relaxed);
+    }
     flush_completed = flush_requested;
     drain_alive.store(false, std::memory_order_release);
     done.notify_all();
@@ -1354,7 +1413,8 @@ stats_snapshot engine::snapshot() noexcept {
     }
     s.threads = static_cast<std::uint32_t>(rings.size());
     for (thread_state* ts : rings) s.ring_bytes += ts->bytes.load(std::memory_order_relaxed);
-    s.ring_bytes += mapper.held_bytes();
+    s.ring_bytes += mapper.held_bytes() + standby_held_.load(std::memory_order_relaxed);
+    s.standby_moves = standby_moves.load(std::memory_order_relaxed);
     s.rings_grown = rings_grown.load(std::memory_order_relaxed);
     s.rings_shrunk = rings_shrunk.load(std::memory_order_relaxed);
     read_exporter_stats(s);

@@ -70,6 +70,18 @@ struct engine final : tail_sink {
   std::vector<thread_state*> rings;   ///< drain-owned
   ring_mapper mapper;                 ///< maps grown rings' buffers off the drain (asked by the drain only)
   bool growth_on_ = true;             ///< drain-only: off for the passes after the drain loop
+  // The standby (ring/spsc_ring.h): one mapped buffer of standby_bytes_ that a full ring's producer
+  // takes when the drain has not come by. The drain maps the next once a ring has moved to it.
+  std::size_t standby_bytes_ = 0;                       ///< 0: no standby (rings never grow)
+  std::atomic<standby_buffer*> standby_slot_{nullptr};  ///< &standby_desc_ while it waits, else null
+  standby_buffer standby_desc_;                         ///< the waiting buffer (drain writes, before publishing)
+  ring_memory standby_mem_;                             ///< its memory, until the ring that took it is followed
+  std::atomic<std::uint64_t> standby_held_{0};          ///< standby_mem_'s size, for stats()
+  bool standby_asked_ = false;                          ///< asked of the mapper, not yet taken
+  std::atomic<std::uint64_t> standby_moves{0};          ///< rings followed onto the standby
+  void refill_standby() noexcept;
+  void publish_standby(ring_memory m) noexcept;
+  void followed_standby(thread_state* ts) noexcept;
   // Counters folded in from reclaimed rings (drain writes under registry_mu).
   std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0;
 

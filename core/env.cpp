@@ -617,6 +617,7 @@ const var_def k_vars[] = {
      [](const config& c) { return std::string(c.order == processor_order::efficiency ? "efficiency" : "safety"); }},
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "a producer thread's first ring in KiB (rounded up to a power of two); a busy thread's grows to TRACECRAFT_RING_MAX_KB"),
     TC_UINT_VAR("TRACECRAFT_RING_MAX_KB", ring_max_kb, 4, 1048576, 4096, "a ring a drain pass finds over a quarter full (or dropping) is replaced by one 4x larger, up to this many KiB (at or below TRACECRAFT_RING_KB: rings never grow)"),
+    TC_BOOL_VAR("TRACECRAFT_RING_STANDBY", ring_standby, true, "keep one buffer of TRACECRAFT_RING_MAX_KB mapped that a thread whose ring is full takes by itself when the drain has not come by (a stalled or starting drain); false: it drops until the drain grows its ring"),
     TC_UINT_VAR("TRACECRAFT_RING_SHRINK_AFTER_MS", ring_shrink_after_ms, 0, 3600000, 10000, "a grown ring that drain passes found at most 1/32 full for this long, while half of it was written, is replaced by one 4x smaller, down to TRACECRAFT_RING_KB (0: rings never shrink)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {

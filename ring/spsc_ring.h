@@ -29,9 +29,23 @@ namespace tracecraft::detail {
 /// take the pointer with an exchange, so exactly one of them owns the buffer. The hot path is
 /// unchanged: a taken offer is one more load on the slow path.
 ///
+/// The standby: a ring whose drain has not come by (a drain kept off its CPU, or a thread that
+/// starts at full speed before its ring was ever grown) would drop once full. The engine keeps one
+/// mapped buffer that any ring's producer may take at that moment (set_standby()): the producer
+/// claims the offer slot with a mark (so no offer can be made meanwhile), takes the standby with an
+/// exchange (one producer wins it), and moves to it exactly as to an offer. The consumer follows
+/// that switch like any other (standby_taken() says which it was), clears the mark, and owns the
+/// buffer from then on. Only the would-drop path changes: the hot path is the same.
+///
 /// Invariant: read_ <= write_; the bytes written into the current buffer since it was taken,
 /// write_ - max(read_, base_), are at most its capacity; every record is 8-byte aligned and its
 /// header's size is a multiple of 8.
+/// A mapped buffer any ring may take when full (the engine's, see spsc_ring's standby).
+struct standby_buffer {
+  unsigned char* buf = nullptr;
+  std::size_t cap = 0;
+};
+
 class spsc_ring {
  public:
   /// `buf` has `capacity` bytes (a power of two >= 4096), owned by the caller.
@@ -41,6 +55,8 @@ class spsc_ring {
   static constexpr std::uint64_t no_switch = ~std::uint64_t{0};
   /// Before the first record: the doorbell the producer rings when the ring passes half full.
   void set_doorbell(doorbell* bell) noexcept { bell_ = bell; }
+  /// Before the first record: the slot of the engine's standby buffer (nullptr: none).
+  void set_standby(std::atomic<standby_buffer*>* slot) noexcept { standby_ = slot; }
   /// Largest record accepted: a quarter of the producer's buffer, so one big record cannot
   /// starve the rest.
   std::size_t max_record() const noexcept { return cap_ / 4; }
@@ -56,8 +72,9 @@ class spsc_ring {
     const std::size_t tail = cap_ - pos;
     const std::size_t need = n <= tail ? n : tail + n;
     if (w + need - r_cached_ > half_) {  // past half full by the last read position seen
-      // A buffer on offer (same line as read_): move to it, it is empty.
-      if (TC_UNLIKELY(offer_.load(std::memory_order_relaxed) != nullptr)) {
+      // A buffer on offer (same line as read_): move to it, it is empty. (The mark is this
+      // producer's own claim while a move to the standby waits to be followed.)
+      if (unsigned char* o = offer_.load(std::memory_order_relaxed); TC_UNLIKELY(o != nullptr && o != standby_mark())) {
         if (unsigned char* p = reserve_in_offer(n)) return p;
       }
       // Pairs with the release store in release(): the consumer is done with those bytes. Bytes
@@ -66,9 +83,29 @@ class spsc_ring {
       r_cached_ = r > base_ ? r : base_;
       // Still past half: wake the drain, once per position it has read to (ring/doorbell.h).
       if (w + need - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
-      if (w + need - r_cached_ > cap_) return nullptr;
+      if (w + need - r_cached_ > cap_) return standby_ != nullptr ? reserve_in_standby(n) : nullptr;
     }
     return place(w, pos, tail, n);
+  }
+
+  /// The ring is full and the drain has not come by: moves to the engine's standby buffer if it
+  /// is there, larger than this one and no other move is pending; nullptr otherwise (the record
+  /// is dropped, as before).
+  TC_NOINLINE_COLD unsigned char* reserve_in_standby(std::size_t n) noexcept {
+    // Pairs with follow_switch()'s release store: a move not yet followed means no second one.
+    if (switch_at_.load(std::memory_order_acquire) != no_switch) return nullptr;
+    unsigned char* none = nullptr;
+    // The mark in the offer slot: the consumer cannot offer until it has followed this move.
+    if (!offer_.compare_exchange_strong(none, standby_mark(), std::memory_order_acq_rel, std::memory_order_relaxed))
+      return nullptr;  // an offer arrived: the next record takes it
+    standby_buffer* sb = standby_->exchange(nullptr, std::memory_order_acq_rel);
+    if (sb == nullptr || sb->cap <= cap_ || n > sb->cap / 4) {
+      if (sb != nullptr) standby_->store(sb, std::memory_order_release);  // not for this ring: back
+      offer_.store(nullptr, std::memory_order_release);
+      return nullptr;
+    }
+    taken_ = sb;  // published by the switch_at_ store below
+    return move_to(sb->buf, sb->cap, n);
   }
 
   /// Takes the offered buffer at the current write position and reserves `n` bytes in it; nullptr
@@ -84,6 +121,12 @@ class spsc_ring {
       offer_.store(nb, std::memory_order_release);  // still the consumer's offer, untouched
       return nullptr;
     }
+    return move_to(nb, nc, n);
+  }
+
+  /// Moves the producer to the empty buffer `nb` of `nc` bytes at the current write position and
+  /// reserves `n` bytes (at most a quarter of it) there.
+  unsigned char* move_to(unsigned char* nb, std::size_t nc, std::size_t n) noexcept {
     const std::uint64_t w = w_local_;  // every reserved record is committed: a record boundary
     buf_ = nb;
     cap_ = nc;
@@ -136,11 +179,19 @@ class spsc_ring {
   /// c_next_ is set by offer() and cleared only by follow_switch() or a successful withdraw(), so
   /// it is null exactly when no offer is out (offer_) and no switch is waiting to be followed
   /// (switch_at_).
-  bool can_offer() const noexcept { return c_next_ == nullptr; }
-  void offer(unsigned char* buf, std::size_t cap) noexcept {
+  /// While the producer's move to the standby waits to be followed (the mark in the offer slot),
+  /// no offer either.
+  bool can_offer() const noexcept {
+    return c_next_ == nullptr && offer_.load(std::memory_order_acquire) != standby_mark();
+  }
+  /// False (nothing offered, the caller keeps `buf`) when the producer has just claimed the slot
+  /// to move to the standby.
+  bool offer(unsigned char* buf, std::size_t cap) noexcept {
+    offer_cap_ = cap;  // the producer reads it only after taking buf, and follow_switch() below
+    unsigned char* none = nullptr;
+    if (!offer_.compare_exchange_strong(none, buf, std::memory_order_acq_rel, std::memory_order_relaxed)) return false;
     c_next_ = buf;
-    offer_cap_ = cap;  // written only here: the producer reads it, and follow_switch() below
-    offer_.store(buf, std::memory_order_release);
+    return true;
   }
   /// Takes back the buffer offered last if the producer has not taken it: true, and can_offer()
   /// again. False while the producer holds it: either it moves (the switch is followed as usual)
@@ -153,8 +204,18 @@ class spsc_ring {
   /// The write position where the producer moved to the offered buffer, or no_switch. Read after
   /// readable(): records at or after it are in the new buffer.
   std::uint64_t switch_pos() const noexcept { return switch_at_.load(std::memory_order_acquire); }
+  /// At switch_pos(): the buffer the producer moved to was the standby (not an offer); valid until
+  /// follow_switch().
+  const standby_buffer* standby_taken() const noexcept { return c_next_ == nullptr ? taken_ : nullptr; }
   /// Called when the read position has reached switch_pos(): reads continue in the new buffer.
   void follow_switch() noexcept {
+    if (c_next_ == nullptr) {  // the standby: taken_ was published by switch_at_ (read in switch_pos())
+      c_buf_ = taken_->buf;
+      c_mask_ = taken_->cap - 1;
+      switch_at_.store(no_switch, std::memory_order_release);
+      offer_.store(nullptr, std::memory_order_release);  // the mark: offers (and moves) again
+      return;
+    }
     c_buf_ = c_next_;
     c_mask_ = offer_cap_ - 1;
     c_next_ = nullptr;
@@ -170,6 +231,11 @@ class spsc_ring {
     return write_.load(std::memory_order_acquire) - read_.load(std::memory_order_acquire);
   }
  private:
+  /// The offer slot's value while the producer's move to the standby is pending: never a buffer.
+  static unsigned char* standby_mark() noexcept {
+    static unsigned char mark;
+    return &mark;
+  }
   /// The record's place at write position `w` (offset `pos`, `tail` bytes to the buffer's end):
   /// a tail too short for `n` bytes gets a pad record and the record starts at offset 0.
   TC_ALWAYS_INLINE unsigned char* place(std::uint64_t w, std::size_t pos, std::size_t tail, std::size_t n) noexcept {
@@ -195,6 +261,8 @@ class spsc_ring {
   std::uint64_t r_rung_ = ~std::uint64_t{0};  // the read position the bell was last rung at
   std::uint64_t base_ = 0;                    // the write position the current buffer was taken at
   doorbell* bell_ = nullptr;
+  std::atomic<standby_buffer*>* standby_ = nullptr;
+  standby_buffer* taken_ = nullptr;  // the standby moved to (producer), read at the switch (consumer)
   std::atomic<std::uint64_t> switch_at_{no_switch};  // written by the producer, cleared by the consumer
   // The consumer's line: what the producer reads on its slow path (read_, offer_) sits together.
   alignas(128) std::atomic<std::uint64_t> read_{0};

@@ -80,6 +80,7 @@ TEST_SUITE("environment") {
                          "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT=20",
                          "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT=5",
                          "TRACECRAFT_RING_KB=64",
+                         "TRACECRAFT_RING_STANDBY=false",
                          "TRACECRAFT_SAMPLING_RATE=0.125",
                          "TRACECRAFT_MAX_INPUT_LENGTH=",  // empty == unset
                          "TRACECRAFT_LOG_LEVEL=none",
@@ -101,6 +102,8 @@ TEST_SUITE("environment") {
     CHECK(c.attribute_count_limit == 20);  // the span-specific variable wins
     CHECK(c.attribute_value_length_limit == 5);
     CHECK(c.ring_kb == 64);
+    CHECK_FALSE(c.ring_standby);
+    CHECK(tc::config{}.ring_standby);  // on unless turned off
     CHECK(c.sampling_rate == 0.125);
     CHECK(c.max_input_length == 4096);
     CHECK(c.diagnostics == tc::log_level::none);

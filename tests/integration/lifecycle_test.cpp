@@ -261,6 +261,60 @@ TEST_SUITE("lifecycle") {
     }
     CHECK(tct::read_spans(out).size() == st.spans_exported);
   }
+  // The same stall with growth on: the thread's ring fills before the drain could grow it, and
+  // the thread moves to the engine's standby buffer (the size of the largest ring) by itself.
+  TEST_CASE("a thread that fills its ring while the drain is away moves to the standby: nothing dropped") {
+    tct::temp_dir dir;
+    const std::string fifo = dir.file("standby.fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+    REQUIRE(reader >= 0);
+    auto cfg = tct::jsonl_config(fifo);
+    cfg.max_export_batch_size = 16;
+    cfg.ring_kb = 64;
+    cfg.ring_max_kb = 1024;  // the standby: 1 MiB, about 900 of these spans
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    const std::string pad(1000, 'p');
+    constexpr int n = 600;  // ten times what the 64 KiB ring holds; the FIFO is not read meanwhile
+    for (int i = 0; i < n; ++i) {
+      tc::span s("burst");
+      s.set("i", i);
+      s.set("pad", pad);
+    }
+    const auto mid = tc::stats();
+    std::string received;
+    std::atomic<bool> finished{false};
+    std::thread drainer([&] {
+      char buf[65536];
+      for (;;) {
+        const ssize_t k = ::read(reader, buf, sizeof buf);
+        if (k > 0) received.append(buf, static_cast<std::size_t>(k));
+        else if (finished.load()) break;
+        else std::this_thread::sleep_for(1ms);
+      }
+    });
+    REQUIRE(tc::flush(10s));
+    REQUIRE(tc::shutdown(10s));
+    finished = true;
+    drainer.join();
+    ::close(reader);
+    const auto st = tc::stats();
+    MESSAGE("standby moves " << st.standby_moves << ", rings grown " << st.rings_grown << ", ring bytes while held "
+                             << mid.ring_bytes);
+    tct::check_accounting(st);
+    CHECK(st.dropped.ring_full == 0);
+    CHECK(st.standby_moves >= 1);
+    CHECK(st.spans_exported == static_cast<std::uint64_t>(n));
+    const std::string out = dir.file("received.jsonl");
+    {
+      std::FILE* f = std::fopen(out.c_str(), "wb");
+      REQUIRE(f != nullptr);
+      std::fwrite(received.data(), 1, received.size(), f);
+      std::fclose(f);
+    }
+    CHECK(tct::read_spans(out).size() == static_cast<std::size_t>(n));
+  }
+
   TEST_CASE("exporter none records and counts, writes nothing") {
     tct::temp_dir dir;
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));

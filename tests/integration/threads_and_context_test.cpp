@@ -236,6 +236,7 @@ TEST_SUITE("threads") {
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
     cfg.ring_kb = 16;
     cfg.ring_max_kb = 1024;          // 16 -> 64 -> 256 -> 1024 KiB
+    cfg.ring_standby = false;        // growth on the drain's word alone (the standby: lifecycle_test)
     cfg.drain_interval_ms = 1000;    // passes come from the doorbell (half full) and flush()
     REQUIRE(tc::init(cfg) == tc::status::ok);
     int written = 0;
@@ -271,6 +272,7 @@ TEST_SUITE("threads") {
     auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
     cfg.ring_kb = 16;
     cfg.ring_max_kb = 1024;          // the goal of a ring outrun at 16 KiB: 256 KiB, in steps of 4x
+    cfg.ring_standby = false;
     cfg.drain_interval_ms = 1000;    // passes come from the doorbell and flush()
     REQUIRE(tc::init(cfg) == tc::status::ok);
     int written = 0;
@@ -315,6 +317,7 @@ TEST_SUITE("threads") {
     auto cfg = tct::jsonl_config(path);
     cfg.ring_kb = 16;
     cfg.ring_max_kb = 256;
+    cfg.ring_standby = false;
     cfg.ring_shrink_after_ms = 200;
     return cfg;
   }

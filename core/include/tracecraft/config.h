@@ -89,6 +89,7 @@ struct config {
   std::vector<sampling_rule> sampling_rules;  ///< TRACECRAFT_SAMPLING_RULES, then TRACECRAFT_SAMPLING_RULES_FILE          ///< the ratio samplers' probability: OTEL_TRACES_SAMPLER_ARG or TRACECRAFT_SAMPLING_RATE, in [0, 1]
   std::uint32_t ring_kb = 256;         ///< TRACECRAFT_RING_KB, per producer thread, power of two
   std::uint32_t ring_max_kb = 4096;    ///< TRACECRAFT_RING_MAX_KB: a ring a drain pass finds over a quarter full (or dropping) grows 4x, up to this (<= ring_kb: never grows)
+  bool ring_standby = true;             ///< TRACECRAFT_RING_STANDBY: one buffer of ring_max_kb kept mapped, taken by a thread whose ring is full before the drain came by
   std::uint32_t ring_shrink_after_ms = 10000;  ///< TRACECRAFT_RING_SHRINK_AFTER_MS: a grown ring this long with little in it shrinks 4x (0: never)
   int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)
   std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, sleep between passes (ring/drain_pacing.h; ring/doorbell.h cuts it short)

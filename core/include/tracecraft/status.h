@@ -88,6 +88,7 @@ struct stats_snapshot {
   std::uint32_t threads = 0;             ///< producer threads with a live ring
   std::uint64_t ring_bytes = 0;          ///< memory held by rings (grown ones included)
   std::uint64_t rings_grown = 0;         ///< times a ring was given a larger buffer (TRACECRAFT_RING_MAX_KB)
+  std::uint64_t standby_moves = 0;        ///< full rings whose thread moved to the standby buffer instead of dropping (counted in rings_grown too)
   std::uint64_t rings_shrunk = 0;        ///< times a grown ring moved to a smaller buffer (TRACECRAFT_RING_SHRINK_AFTER_MS)
   std::uint64_t drain_passes = 0;
   std::uint64_t drain_early_wakes = 0;   ///< drain sleeps cut short: a ring passed half full (or flush, shutdown)
