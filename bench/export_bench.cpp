@@ -16,7 +16,7 @@
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
 //                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B]
-//                                [--ring-kb KB] [--ring-max-kb KB]
+//                                [--ring-kb KB] [--ring-max-kb KB] [--no-standby]
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
@@ -69,6 +69,7 @@ struct options {
   std::int64_t batch_bytes = -1;   // TRACECRAFT_EXPORT_BATCH_BYTES (-1: the engine's default)
   std::uint32_t ring_kb = 256;     // TRACECRAFT_RING_KB (the engine's default)
   std::uint32_t ring_max_kb = 4096;  // TRACECRAFT_RING_MAX_KB (the engine's default)
+  bool standby = true;               // TRACECRAFT_RING_STANDBY (--no-standby)
 };
 
 double cpu_seconds_process() {
@@ -174,6 +175,7 @@ double ns_per_tick() {
 struct run_result {
   std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0, rings_grown = 0;
   std::uint64_t longest_gap_us = 0;  // the drain's longest absence (stats_snapshot::drain_longest_gap_us)
+  std::uint64_t standby_moves = 0;
   double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
   thread_cpu drain_cpu, export_cpu;
   double p50_ns = 0, p99_ns = 0;
@@ -187,6 +189,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   c.diagnostics = tc::log_level::error;
   c.ring_kb = o.ring_kb;
   c.ring_max_kb = o.ring_max_kb;
+  c.ring_standby = o.standby;
   c.max_export_batch_size = o.batch;
   if (o.batch_bytes >= 0) c.export_batch_bytes = static_cast<std::uint32_t>(o.batch_bytes);
   c.max_queue_size = 131072;
@@ -269,6 +272,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   r.retry_exhausted = s.dropped.retry_exhausted;
   r.rings_grown = s.rings_grown;
   r.longest_gap_us = s.drain_longest_gap_us;
+  r.standby_moves = s.standby_moves;
   r.seconds = wall;
   r.achieved_rate = double(s.spans_created) / wall;
   for (double p : producer_cpu) r.producer_cpu_s += p;
@@ -600,6 +604,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) o.threads = std::max(1, std::atoi(next()));
     else if (a == "--gzip") o.gzip = true;
     else if (a == "--no-redact") o.redact = false;
+    else if (a == "--no-standby") o.standby = false;
     else if (a == "--trace-spans" && i + 1 < argc) o.trace_spans = std::max(1, std::atoi(next()));
     else if (a == "--json") o.json = true;
     else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
@@ -610,7 +615,7 @@ int main(int argc, char** argv) {
     else if (a == "--ring-max-kb" && i + 1 < argc) o.ring_max_kb = static_cast<std::uint32_t>(std::max(4, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B] [--ring-kb KB] [--ring-max-kb KB]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B] [--ring-kb KB] [--ring-max-kb KB] [--no-standby]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -727,13 +732,14 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
                   "retry_exhausted %llu), rings grown %llu, engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%, "
-                  "drain's longest gap %.1f ms\n",
+                  "drain's longest gap %.1f ms, standby moves %llu\n",
                   i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
                   static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
                   static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
                   static_cast<unsigned long long>(with[i].retry_exhausted), static_cast<unsigned long long>(with[i].rings_grown),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
-                  with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct, double(with[i].longest_gap_us) / 1e3);
+                  with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct, double(with[i].longest_gap_us) / 1e3,
+                  static_cast<unsigned long long>(with[i].standby_moves));
     std::printf("a ring of %u KiB holds %.1f ms of one producer's %zu-byte records at this rate: a drain away longer drops\n",
                 std::max(o.ring_kb, o.ring_max_kb), ring_holds_ms, spans.record_bytes());
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "

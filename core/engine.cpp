@@ -287,6 +287,16 @@ void engine::refill_standby() noexcept {
   if (st == ring_mapper::state::ready) publish_standby(std::move(buf));
 }
 
+// The drain takes the standby for a ring it grows to the largest size: true when offered.
+bool engine::offer_standby(thread_state* ts) noexcept {
+  if (!standby_mem_ || !ts->ring.can_offer()) return false;
+  // Null when a producer holds it (moving to it, or about to put it back): grown the usual way.
+  if (standby_slot_.exchange(nullptr, std::memory_order_acq_rel) == nullptr) return false;
+  standby_held_.store(0, std::memory_order_relaxed);
+  offer_buffer(ts, std::move(standby_mem_));  // refused (the producer's claim): freed, a new one mapped
+  return true;
+}
+
 // A ring followed onto the standby: a growth or shrink under way for it is moot (its buffer is
 // now the largest a ring gets); what was asked for it goes back to the mapper.
 void engine::followed_standby(thread_state* ts) noexcept {
@@ -1053,6 +1063,9 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   }
   ts->quiet_since_ns = 0;
   ts->growth_goal = std::min(ring_max_bytes, (dropped || fill > cap / 2) ? cap * 16 : cap * 4);
+  // A goal of the largest ring: the standby is that buffer, mapped and waiting. Offered now, it
+  // takes the ring there in one step (the mapper maps the next standby meanwhile).
+  if (ts->growth_goal == standby_bytes_ && offer_standby(ts)) return;
   ask_growth(ts, std::min(ts->growth_goal, cap * 4));
   if (ts->growth_asked != 0) offer_asked(ts);  // the mapper's spare, if that is the size asked and it is ready
 }

@@ -82,6 +82,7 @@ struct engine final : tail_sink {
   void refill_standby() noexcept;
   void publish_standby(ring_memory m) noexcept;
   void followed_standby(thread_state* ts) noexcept;
+  bool offer_standby(thread_state* ts) noexcept;
   // Counters folded in from reclaimed rings (drain writes under registry_mu).
   std::uint64_t folded_written = 0, folded_ring_full = 0, folded_sampled_out = 0, folded_frag_lost = 0;
 
