@@ -115,7 +115,9 @@ if mem:
         f"table ({mem['pending_traces']} traces) at the default sizes. A thread that outruns its ring between "
         f"drain passes has it grown, up to TRACECRAFT_RING_MAX_KB (4 MiB by default), shrunk back 4x at a time once "
         f"it stays nearly empty (TRACECRAFT_RING_SHRINK_AFTER_MS), and the ring mapper holds "
-        f"one spare of 4x TRACECRAFT_RING_KB (1 MiB) for the first such step. With the otlp exporter, init() "
+        f"one spare of 4x TRACECRAFT_RING_KB (1 MiB) for the first such step; init() also maps the standby, one "
+        f"buffer of TRACECRAFT_RING_MAX_KB (4 MiB) that a thread whose ring fills before the drain comes by moves to "
+        f"(TRACECRAFT_RING_STANDBY). With the otlp exporter, init() "
         f"faults in four request buffers of OTEL_BSP_MAX_EXPORT_BATCH_SIZE x 320 bytes (640 KiB by default)."
     )
 lines.append("")
