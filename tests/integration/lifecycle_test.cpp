@@ -25,6 +25,56 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 namespace tc = tracecraft;
 
+namespace {
+// A FIFO for the JSONL exporter, with a reader thread that takes everything written to it except
+// while paused: a paused reader keeps the drain thread blocked in write() (a stall made to order).
+struct fifo_reader {
+  explicit fifo_reader(const tct::temp_dir& d, bool start_paused) : dir(d), path(d.file("out.fifo")), paused(start_paused) {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);  // opened first: the exporter's open succeeds
+    REQUIRE(fd >= 0);
+    reader = std::thread([this] {
+      char buf[65536];
+      for (;;) {
+        if (paused.load()) {
+          std::this_thread::sleep_for(1ms);
+          continue;
+        }
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) received.append(buf, static_cast<std::size_t>(n));
+        else if (finished.load()) break;
+        else std::this_thread::sleep_for(1ms);
+      }
+    });
+  }
+  ~fifo_reader() { stop(); }
+  // After shutdown: reads what is left, then stops.
+  void stop() {
+    if (!reader.joinable()) return;
+    paused = false;
+    finished = true;
+    reader.join();
+    ::close(fd);
+  }
+  // The spans that came through, decoded from the JSONL lines.
+  std::size_t spans() {
+    stop();
+    const std::string out = dir.file("received.jsonl");
+    std::FILE* f = std::fopen(out.c_str(), "wb");
+    REQUIRE(f != nullptr);
+    std::fwrite(received.data(), 1, received.size(), f);
+    std::fclose(f);
+    return tct::read_spans(out).size();
+  }
+  const tct::temp_dir& dir;
+  std::string path;
+  int fd = -1;
+  std::atomic<bool> paused, finished{false};
+  std::string received;
+  std::thread reader;
+};
+}  // namespace
+
 TEST_SUITE("lifecycle") {
   TEST_CASE("shutdown exports everything pending and returns within its deadline") {
     tct::temp_dir dir;
@@ -174,30 +224,8 @@ TEST_SUITE("lifecycle") {
   // with a count, nothing is lost silently, and stats() reports how long the drain was away.
   TEST_CASE("a drain kept away for 400 ms: the request thread goes on, the ring drops and counts, stats show the gap") {
     tct::temp_dir dir;
-    const std::string fifo = dir.file("stall.fifo");
-    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-    REQUIRE(reader >= 0);
-    std::atomic<bool> paused{false}, finished{false};
-    std::string received;
-    std::thread drainer([&] {  // the FIFO's reader: everything, except while paused
-      char buf[65536];
-      for (;;) {
-        if (paused.load()) {
-          std::this_thread::sleep_for(1ms);
-          continue;
-        }
-        const ssize_t n = ::read(reader, buf, sizeof buf);
-        if (n > 0) {
-          received.append(buf, static_cast<std::size_t>(n));
-        } else if (finished.load()) {
-          break;
-        } else {
-          std::this_thread::sleep_for(1ms);
-        }
-      }
-    });
-    auto cfg = tct::jsonl_config(fifo);
+    fifo_reader fifo(dir, false);
+    auto cfg = tct::jsonl_config(fifo.path);
     cfg.max_export_batch_size = 16;
     cfg.ring_kb = 64;
     cfg.ring_max_kb = 64;  // no growth: the stall, not the ring's size, is under test
@@ -218,7 +246,7 @@ TEST_SUITE("lifecycle") {
     REQUIRE(before.dropped.ring_full == 0);
     const std::uint64_t gap_before = before.drain_longest_gap_us;
 
-    paused = true;
+    fifo.paused = true;
     const auto t0 = steady::now();
     std::uint64_t during = 0;
     steady::duration slowest{};
@@ -229,12 +257,9 @@ TEST_SUITE("lifecycle") {
       std::this_thread::sleep_for(200us);
     }
     const auto mid = tc::stats();
-    paused = false;
+    fifo.paused = false;
     REQUIRE(tc::flush(10s));
     REQUIRE(tc::shutdown(10s));
-    finished = true;
-    drainer.join();
-    ::close(reader);
 
     const auto st = tc::stats();
     MESSAGE("spans during the stall " << during << ", slowest 10 spans "
@@ -251,25 +276,14 @@ TEST_SUITE("lifecycle") {
     CHECK(gap_before < 300000);
     CHECK(st.drain_longest_gap_us >= 300000);    // the stall, as stats() reports it
     CHECK(st.drain_longest_gap_us < 5000000);
-    // What arrived through the FIFO is exactly what the engine counted as exported.
-    const std::string out = dir.file("received.jsonl");
-    {
-      std::FILE* f = std::fopen(out.c_str(), "wb");
-      REQUIRE(f != nullptr);
-      std::fwrite(received.data(), 1, received.size(), f);
-      std::fclose(f);
-    }
-    CHECK(tct::read_spans(out).size() == st.spans_exported);
+    CHECK(fifo.spans() == st.spans_exported);  // what came through the FIFO is what was counted
   }
   // The same stall with growth on: the thread's ring fills before the drain could grow it, and
   // the thread moves to the engine's standby buffer (the size of the largest ring) by itself.
   TEST_CASE("a thread that fills its ring while the drain is away moves to the standby: nothing dropped") {
     tct::temp_dir dir;
-    const std::string fifo = dir.file("standby.fifo");
-    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
-    REQUIRE(reader >= 0);
-    auto cfg = tct::jsonl_config(fifo);
+    fifo_reader fifo(dir, true);  // not read until the burst is written
+    auto cfg = tct::jsonl_config(fifo.path);
     cfg.max_export_batch_size = 16;
     cfg.ring_kb = 64;
     cfg.ring_max_kb = 1024;  // the standby: 1 MiB, about 900 of these spans
@@ -295,22 +309,9 @@ TEST_SUITE("lifecycle") {
     constexpr int n = 600 + paced;
     for (int i = paced; i < n; ++i) write_span(i);
     const auto mid = tc::stats();
-    std::string received;
-    std::atomic<bool> finished{false};
-    std::thread drainer([&] {
-      char buf[65536];
-      for (;;) {
-        const ssize_t k = ::read(reader, buf, sizeof buf);
-        if (k > 0) received.append(buf, static_cast<std::size_t>(k));
-        else if (finished.load()) break;
-        else std::this_thread::sleep_for(1ms);
-      }
-    });
+    fifo.paused = false;
     REQUIRE(tc::flush(10s));
     REQUIRE(tc::shutdown(10s));
-    finished = true;
-    drainer.join();
-    ::close(reader);
     const auto st = tc::stats();
     MESSAGE("standby moves " << st.standby_moves << ", rings grown " << st.rings_grown << ", ring bytes while held "
                              << mid.ring_bytes);
@@ -318,14 +319,7 @@ TEST_SUITE("lifecycle") {
     CHECK(st.dropped.ring_full == 0);
     CHECK(st.standby_moves == 1);  // the thread's own move: the drain was stuck in write()
     CHECK(st.spans_exported == static_cast<std::uint64_t>(n));
-    const std::string out = dir.file("received.jsonl");
-    {
-      std::FILE* f = std::fopen(out.c_str(), "wb");
-      REQUIRE(f != nullptr);
-      std::fwrite(received.data(), 1, received.size(), f);
-      std::fclose(f);
-    }
-    CHECK(tct::read_spans(out).size() == static_cast<std::size_t>(n));
+    CHECK(fifo.spans() == static_cast<std::size_t>(n));
   }
 
   TEST_CASE("exporter none records and counts, writes nothing") {
