@@ -13,6 +13,12 @@
 
 namespace tracecraft::detail {
 
+/// A mapped buffer any ring may take when full (the engine's, see spsc_ring's standby below).
+struct standby_buffer {
+  unsigned char* buf = nullptr;
+  std::size_t cap = 0;
+};
+
 /// One producer thread writes records, the drain thread reads them. Indices are monotonic 64-bit
 /// byte counts; a record never wraps (a pad record fills the tail instead). The producer and the
 /// consumer indices live on separate 128-byte lines and each side caches the other's index, so
@@ -40,12 +46,6 @@ namespace tracecraft::detail {
 /// Invariant: read_ <= write_; the bytes written into the current buffer since it was taken,
 /// write_ - max(read_, base_), are at most its capacity; every record is 8-byte aligned and its
 /// header's size is a multiple of 8.
-/// A mapped buffer any ring may take when full (the engine's, see spsc_ring's standby).
-struct standby_buffer {
-  unsigned char* buf = nullptr;
-  std::size_t cap = 0;
-};
-
 class spsc_ring {
  public:
   /// `buf` has `capacity` bytes (a power of two >= 4096), owned by the caller.
@@ -177,10 +177,9 @@ class spsc_ring {
   /// Offers the producer a buffer of `cap` bytes (a power of two >= 4096, larger or smaller than
   /// the current one, zeroed, its pages mapped). Only while can_offer(); the caller owns the memory.
   /// c_next_ is set by offer() and cleared only by follow_switch() or a successful withdraw(), so
-  /// it is null exactly when no offer is out (offer_) and no switch is waiting to be followed
-  /// (switch_at_).
-  /// While the producer's move to the standby waits to be followed (the mark in the offer slot),
-  /// no offer either.
+  /// it is null exactly when no offer is out (offer_) and no switch to an offered buffer is waiting
+  /// to be followed (switch_at_). While the producer's move to the standby waits to be followed
+  /// (the mark in the offer slot), no offer either.
   bool can_offer() const noexcept {
     return c_next_ == nullptr && offer_.load(std::memory_order_acquire) != standby_mark();
   }
@@ -231,11 +230,9 @@ class spsc_ring {
     return write_.load(std::memory_order_acquire) - read_.load(std::memory_order_acquire);
   }
  private:
-  /// The offer slot's value while the producer's move to the standby is pending: never a buffer.
-  static unsigned char* standby_mark() noexcept {
-    static unsigned char mark;
-    return &mark;
-  }
+  /// The offer slot's value while the producer's move to the standby is pending: never a buffer
+  /// (buffers are at least 8-byte aligned), and the same value in every binary that includes this.
+  static unsigned char* standby_mark() noexcept { return reinterpret_cast<unsigned char*>(std::uintptr_t{1}); }
   /// The record's place at write position `w` (offset `pos`, `tail` bytes to the buffer's end):
   /// a tail too short for `n` bytes gets a pad record and the record starts at offset 0.
   TC_ALWAYS_INLINE unsigned char* place(std::uint64_t w, std::size_t pos, std::size_t tail, std::size_t n) noexcept {
