@@ -47,6 +47,19 @@ std::vector<tct::span> shutdown_and_read(const std::string& path, int written) {
   CHECK(spans.size() == st.spans_exported);
   return spans;
 }
+// flush() returns before the drain's next pass: on its way back to sleep the drain passes once
+// more, at once. A burst written meanwhile can meet that pass half written (over a quarter of
+// the ring, not over half: a 4x goal instead of 16x). Waits until the passes have stopped (none
+// for 20 ms), so that the next burst meets only the pass its doorbell brings.
+void let_drain_settle() {
+  auto seen = tc::stats().drain_passes;
+  for (auto t = steady::now(); steady::now() - t < 2s;) {
+    std::this_thread::sleep_for(20ms);
+    const auto now = tc::stats().drain_passes;
+    if (now == seen) return;
+    seen = now;
+  }
+}
 }  // namespace
 
 TEST_SUITE("threads") {
@@ -282,6 +295,7 @@ TEST_SUITE("threads") {
     REQUIRE(tc::flush(5s));
     for (auto t = steady::now(); tc::stats().ring_bytes != 16 * kib + spare && steady::now() - t < 5s;) std::this_thread::sleep_for(1ms);
     REQUIRE(tc::stats().ring_bytes == 16 * kib + spare);
+    let_drain_settle();
     // About 11 KB, past half the 16 KiB ring: the pass the doorbell or flush() brings offers the
     // 64 KiB spare at once and asks for the 256 KiB step.
     write(70);
