@@ -32,16 +32,19 @@ bool put(spsc_ring& r, std::uint32_t n, unsigned char tag) {
   r.commit(n);
   return true;
 }
-// Reads every readable record as the drain does, following a switch to an offered buffer; calls
-// on_span(record, header) for each span record, then releases. Returns the switches followed.
-template <class F>
-int read_all(spsc_ring& r, F&& on_span) {
+// Reads every readable record as the drain does, following a switch to an offered buffer (or the
+// standby); calls on_switch() just before following one (the drain takes over the buffer's memory
+// there) and on_span(record, header) for each span record, then releases. Returns the switches
+// followed.
+template <class F, class S>
+int read_all(spsc_ring& r, F&& on_span, S&& on_switch) {
   int followed = 0;
   std::uint64_t pos = r.read_pos();
   const std::uint64_t end = r.readable();
   const std::uint64_t sw = r.switch_pos();
   while (pos < end || pos == sw) {
     if (pos == sw) {
+      on_switch();
       r.follow_switch();
       ++followed;
       if (pos == end) break;
@@ -55,6 +58,10 @@ int read_all(spsc_ring& r, F&& on_span) {
   }
   r.release(pos);
   return followed;
+}
+template <class F>
+int read_all(spsc_ring& r, F&& on_span) {
+  return read_all(r, on_span, [] {});
 }
 // Payload tags of every record, in order.
 std::vector<unsigned char> take(spsc_ring& r) {
@@ -334,20 +341,8 @@ TEST_SUITE("ring") {
     REQUIRE(put(r, 512, 3));
     CHECK(r.capacity() == 4096);  // the consumer still reads the old buffer
     std::vector<unsigned char> tags;
-    std::uint64_t pos = r.read_pos();
-    const std::uint64_t end = r.readable();
-    const std::uint64_t sw = r.switch_pos();
-    while (pos < end) {
-      if (pos == sw) {
-        CHECK(r.standby_taken() == &sb);
-        r.follow_switch();
-      }
-      record_header h;
-      std::memcpy(&h, r.at(pos), sizeof h);
-      tags.push_back(r.at(pos)[8]);
-      pos += h.size;
-    }
-    r.release(pos);
+    read_all(r, [&](const unsigned char* rec, const record_header&) { tags.push_back(rec[8]); },
+             [&] { CHECK(r.standby_taken() == &sb); });
     std::vector<unsigned char> want(8, 1);
     want.push_back(2);
     want.insert(want.end(), 15, 3);
@@ -415,31 +410,24 @@ TEST_SUITE("ring") {
     unsigned char expect = 0;
     bool ordered = true, right_standby = true;
     auto read = [&] {
-      std::uint64_t pos = r.read_pos();
-      const std::uint64_t end = r.readable();
-      const std::uint64_t sw = r.switch_pos();
-      while (pos < end || pos == sw) {
-        if (pos == sw) {
-          left = std::move(cur);  // freed once this pass is done with it
-          if (const standby_buffer* t = r.standby_taken()) {
-            right_standby = right_standby && t == &sb && t->buf == standby_mem.get();
-            cur = std::move(standby_mem);
-            ++to_standby;
-          } else {
-            cur = std::move(offered);
-            ++to_offer;
-          }
-          r.follow_switch();
-          if (pos == end) break;
-        }
-        record_header h;
-        std::memcpy(&h, r.at(pos), sizeof h);
-        ordered = ordered && r.at(pos)[8] == expect;
-        ++expect;
-        ++consumed;
-        pos += h.size;
-      }
-      r.release(pos);
+      read_all(
+          r,
+          [&](const unsigned char* rec, const record_header&) {
+            ordered = ordered && rec[8] == expect;
+            ++expect;
+            ++consumed;
+          },
+          [&] {
+            left = std::move(cur);  // freed once this pass is done with it
+            if (const standby_buffer* t = r.standby_taken()) {
+              right_standby = right_standby && t == &sb && t->buf == standby_mem.get();
+              cur = std::move(standby_mem);
+              ++to_standby;
+            } else {
+              cur = std::move(offered);
+              ++to_offer;
+            }
+          });
       left.reset();
     };
     const auto t0 = std::chrono::steady_clock::now();
