@@ -1025,13 +1025,21 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
 // on a later pass, after the first step had been followed and measured, the second buffer came a
 // pass cycle later, and a drain delayed by a few milliseconds then (a 2-vCPU host also running the
 // export, the sink and the mapper) let the 1 MiB ring overflow in the export bench's first rounds.
+// The rules below were set for passes an interval apart; the drain sleeps longer while rings fill
+// slowly (ring/drain_pacing.h). `fill` is what this pass found; `rate_fill` the same rate over one
+// interval (fill itself when the pass came within an interval), so a slow ring read every 50 ms
+// still looks slow. A ring found half full is pressed whatever the rate.
 void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
   const bool dropped = full != ts->full_seen;
   ts->full_seen = full;
   if (!growth_on_) return;
   const std::size_t cap = ts->ring.capacity();
-  const bool pressed = dropped || fill > cap / 4;
+  const std::uint64_t interval_ns = std::uint64_t{cfg.drain_interval_ms} * 1000000u;
+  const std::uint64_t elapsed = last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ ? pass_now_ - last_pass_ns_ : 0;
+  const std::uint64_t rate_fill =
+      elapsed > interval_ns ? static_cast<std::uint64_t>(double(fill) * double(interval_ns) / double(elapsed)) : fill;
+  const bool pressed = dropped || rate_fill > cap / 4 || fill > cap / 2;
   if (ts->growth_asked != 0) {  // asked on an earlier pass; not offered yet
     if (ts->shrinking && pressed) {  // a smaller buffer is no longer wanted: growth may start next pass
       mapper.abandon(ts->growth_asked);
@@ -1058,11 +1066,11 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
     return;
   }
   if (cap >= ring_max_bytes || !pressed) {
-    maybe_shrink(ts, fill, pressed);
+    maybe_shrink(ts, rate_fill, pressed);
     return;
   }
   ts->quiet_since_ns = 0;
-  ts->growth_goal = std::min(ring_max_bytes, (dropped || fill > cap / 2) ? cap * 16 : cap * 4);
+  ts->growth_goal = std::min(ring_max_bytes, (dropped || rate_fill > cap / 2) ? cap * 16 : cap * 4);
   // A goal of the largest ring: the standby is that buffer, mapped and waiting. Offered now, it
   // takes the ring there in one step (the mapper maps the next standby meanwhile).
   if (ts->growth_goal == standby_bytes_ && offer_standby(ts)) return;
@@ -1071,7 +1079,7 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
 }
 
 // A grown ring that a whole window of passes (TRACECRAFT_RING_SHRINK_AFTER_MS) found at most 1/32
-// full is offered a buffer 4x smaller (at least TRACECRAFT_RING_KB), asked of the mapper like a
+// full (`fill` is maybe_grow's rate_fill: scaled to one interval) is offered a buffer 4x smaller (at least TRACECRAFT_RING_KB), asked of the mapper like a
 // growth step. It would then be at most 1/8 full at the same peak, so the quarter-full rule above
 // would need twice that load to grow it back: no back and forth. The thread moves over on its slow
 // path, which it reaches at least once per half buffer written; so the offer waits until the
@@ -1172,6 +1180,8 @@ bool engine::drain_pass(bool final_pass) noexcept {
     for (std::size_t i = 0; i < n; ++i) rings.push_back(fresh[i]);
   }
   bool any = false;
+  paced_ms_ = 0;
+  std::uint64_t paced = ~std::uint64_t{0};
   for (std::size_t i = 0; i < rings.size();) {
     thread_state* ts = rings[i];
     // Read `closed` before the write index: if the thread had exited by then, everything it
@@ -1238,7 +1248,15 @@ bool engine::drain_pass(bool final_pass) noexcept {
       any = true;
     }
     // After the release: the thread writes into an emptied ring while the new buffer is mapped.
-    if (!closed) maybe_grow(ts, fill);
+    if (!closed) {
+      maybe_grow(ts, fill);
+      // Paced by the smaller buffer when a smaller one is on offer: the thread may move to it
+      // before the next pass (then found half full, it would grow straight back).
+      std::size_t cap = ring.capacity();
+      if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
+      if (last_pass_ns_ != 0 && pass_now_ > last_pass_ns_)
+        paced = std::min(paced, drain_pacing::ring_paced_ms(fill, pass_now_ - last_pass_ns_, cap));
+    }
     if (closed) {
       fold_and_release(ts);  // erases rings[i]
       continue;
@@ -1289,6 +1307,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
   if (any && last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ &&
       pass_now_ - last_pass_ns_ > longest_gap_ns.load(std::memory_order_relaxed))
     longest_gap_ns.store(pass_now_ - last_pass_ns_, std::memory_order_relaxed);
+  if (paced != ~std::uint64_t{0}) paced_ms_ = paced;
   passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return any;
 }
@@ -1342,10 +1361,12 @@ void engine::drain_main() noexcept {
       continue;
     }
     if (stop) break;
-    // Sleep between passes (ring/drain_pacing.h): the interval while records flow or lately did,
-    // backing off to 50 ms after a second with none.
+    // Sleep between passes (ring/drain_pacing.h): at least the interval while records flow or
+    // lately did, longer while the rings fill slowly; backing off to 50 ms after a second with none.
     const auto idle_for = static_cast<std::uint64_t>(duration_cast<milliseconds>(now - last_busy).count());
-    sleep_ms = drain_pacing::sleep_ms(any, idle_for, sleep_ms, cfg.drain_interval_ms);
+    // The pace at most a quarter of OTEL_BSP_SCHEDULE_DELAY: a partial batch is not held much past it.
+    sleep_ms = drain_pacing::sleep_ms(any, idle_for, sleep_ms, cfg.drain_interval_ms,
+                                      std::min<std::uint64_t>(paced_ms_, cfg.schedule_delay_ms / 4));
     lk.unlock();
     if (bell.wait(rung, milliseconds(sleep_ms))) bell_wakes.store(bell_wakes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }

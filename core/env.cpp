@@ -618,7 +618,7 @@ const var_def k_vars[] = {
     TC_UINT_VAR("TRACECRAFT_RING_KB", ring_kb, 4, 1048576, 256, "a producer thread's first ring in KiB (rounded up to a power of two); a busy thread's grows to TRACECRAFT_RING_MAX_KB"),
     TC_UINT_VAR("TRACECRAFT_RING_MAX_KB", ring_max_kb, 4, 1048576, 4096, "a ring a drain pass finds over a quarter full (or dropping) is replaced by one 4x larger, up to this many KiB (at or below TRACECRAFT_RING_KB: rings never grow)"),
     TC_BOOL_VAR("TRACECRAFT_RING_STANDBY", ring_standby, true, "keep one buffer of TRACECRAFT_RING_MAX_KB mapped that a thread whose ring is full takes by itself when the drain has not come by (a stalled or starting drain); false: it drops until the drain grows its ring"),
-    TC_UINT_VAR("TRACECRAFT_RING_SHRINK_AFTER_MS", ring_shrink_after_ms, 0, 3600000, 10000, "a grown ring that drain passes found at most 1/32 full for this long, while half of it was written, is replaced by one 4x smaller, down to TRACECRAFT_RING_KB (0: rings never shrink)"),
+    TC_UINT_VAR("TRACECRAFT_RING_SHRINK_AFTER_MS", ring_shrink_after_ms, 0, 3600000, 10000, "a grown ring filling at most 1/32 of itself per drain interval for this long, while half of it was written, is replaced by one 4x smaller, down to TRACECRAFT_RING_KB (0: rings never shrink)"),
     {"TRACECRAFT_DRAIN_CPU", "", "pin the drain thread to this CPU (unset: not pinned)",
      [](const char* n, const std::string& v, config& c, sink& s) {
        std::uint32_t cpu = 0;
@@ -636,7 +636,7 @@ const var_def k_vars[] = {
        }
      },
      [](const config& c) { return c.drain_cpu < 0 ? std::string("(not pinned)") : std::to_string(c.drain_cpu); }},
-    TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "drain sleep between passes (a ring past half full wakes it at once; after a second with no records, idle passes back off to 50 ms)"),
+    TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "shortest drain sleep between passes; longer while rings fill slowly (until the fastest would be an eighth full, at most 50 ms); a ring past half full wakes it at once; after a second with no records, idle passes back off to 50 ms"),
     TC_BOOL_VAR("TRACECRAFT_CAPTURE_PAYLOADS", capture_payloads, false, "record step inputs/outputs (input.value, output.value)"),
     TC_UINT_VAR("TRACECRAFT_MAX_INPUT_LENGTH", max_input_length, 0, 16777216, 4096, "bytes of captured input kept (UTF-8 safe cut)"),
     TC_UINT_VAR("TRACECRAFT_MAX_OUTPUT_LENGTH", max_output_length, 0, 16777216, 4096, "bytes of captured output kept (UTF-8 safe cut)"),

@@ -218,6 +218,55 @@ TEST_SUITE("lifecycle") {
   }
 
 
+  TEST_CASE("a slowly filling ring paces the drain: far fewer passes than one per interval, and a burst still wakes it") {
+    tct::temp_dir dir;
+    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+    cfg.exporters.clear();
+    cfg.ring_kb = 256;
+    cfg.drain_interval_ms = 2;
+    REQUIRE(tc::init(cfg) == tc::status::ok);
+    int written = 0;
+    auto write = [&](int n) {
+      for (int i = 0; i < n; ++i, ++written) {
+        tc::span s("step");
+        s.set("i", written);
+      }
+    };
+    write(1);  // the thread's ring
+    REQUIRE(tc::flush(5s));
+    // About 2 spans per millisecond for a second: a few hundred bytes per millisecond, so an eighth
+    // of the 256 KiB ring takes over 100 ms. Passes one interval apart would be about 500.
+    const auto before = tc::stats();
+    const auto t0 = steady::now();
+    while (steady::now() - t0 < 1s) {
+      write(2);
+      std::this_thread::sleep_for(1ms);
+    }
+    const auto slow = tc::stats();
+    const auto passes = slow.drain_passes - before.drain_passes;
+    MESSAGE(written << " spans written; " << passes << " drain passes in the second");
+    CHECK(passes >= 5);     // the drain kept reading
+    CHECK(passes <= 100);   // paced: 50 ms apart at most, not 2
+    CHECK(slow.dropped.ring_full == 0);
+    CHECK(slow.rings_grown == before.rings_grown);  // read at an eighth full at most: nothing to grow
+    CHECK(slow.spans_exported + slow.dropped.no_exporter + slow.spans_pending == static_cast<std::uint64_t>(written));
+    // Then about 100,000 spans/s: the ring passes half full long before the paced sleep ends, and
+    // its doorbell wakes the drain (as it does at the interval).
+    const auto t1 = steady::now();
+    std::uint64_t wakes = slow.drain_early_wakes;
+    while (steady::now() - t1 < 2s && (wakes = tc::stats().drain_early_wakes) == slow.drain_early_wakes) {
+      write(10);
+      std::this_thread::sleep_for(100us);
+    }
+    CHECK(wakes > slow.drain_early_wakes);
+    CHECK(tc::stats().dropped.ring_full == 0);
+    REQUIRE(tc::shutdown(5s));
+    const auto end = tc::stats();
+    tct::check_accounting(end);
+    CHECK(end.dropped.no_exporter == static_cast<std::uint64_t>(written));  // every span drained, none lost
+  }
+
+
   // A host stall, made here: the only exporter writes to a FIFO whose reader stops reading, so the
   // drain thread blocks in write() for as long as the reader waits (as it would on a CPU the
   // hypervisor took away). The request thread goes on at full speed, its ring fills and drops

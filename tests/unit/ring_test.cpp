@@ -547,7 +547,7 @@ TEST_SUITE("ring") {
     CHECK(r.capacity() == 4096u * 64);
   }
 
-  TEST_CASE("the drain keeps its interval while records flow or lately did, then backs off to 50 ms") {
+  TEST_CASE("idle passes: the pace (at least the interval) for a second after records, then backing off to 50 ms") {
     using P = drain_pacing;
     // Busy, or idle for under a second: the interval (a burst between two passes finds it awake).
     CHECK(P::sleep_ms(true, 0, 2, 2) == 2);
@@ -564,6 +564,25 @@ TEST_SUITE("ring") {
     CHECK(P::sleep_ms(false, 10, 1000, 1000) == 1000);
     CHECK(P::sleep_ms(false, 5000, 40, 30) == 50);
     CHECK(P::sleep_ms(false, 5000, 0xFFFFFFFFu, 2) == 50);  // no overflow
+  }
+
+  TEST_CASE("a busy pass sleeps until the fastest-filling ring would be an eighth full: at least the interval, at most 50 ms") {
+    using P = drain_pacing;
+    // An eighth of 256 KiB is 32 KiB: 4 KiB found after 2 ms fills it in 16 ms.
+    CHECK(P::ring_paced_ms(4096, 2'000'000, 256 * 1024) == 16);
+    CHECK(P::ring_paced_ms(32768, 2'000'000, 256 * 1024) == 2);     // at the interval's rate already
+    CHECK(P::ring_paced_ms(1024, 50'000'000, 256 * 1024) == 1600);  // slow: capped by sleep_ms below
+    CHECK(P::ring_paced_ms(0, 2'000'000, 256 * 1024) == ~std::uint64_t{0});  // no records: no limit
+    CHECK(P::sleep_ms(true, 0, 2, 2, 16) == 16);
+    CHECK(P::sleep_ms(true, 0, 2, 2, 1) == 2);     // never below the interval
+    CHECK(P::sleep_ms(true, 0, 2, 2, 0) == 2);     // no pace: the interval
+    CHECK(P::sleep_ms(true, 0, 2, 2, 1600) == 50);
+    CHECK(P::sleep_ms(true, 0, 2, 2, ~std::uint64_t{0}) == 50);
+    CHECK(P::sleep_ms(true, 0, 2, 100, 30) == 100);  // a configured interval above the pace stays
+    // An empty pass within a second of a busy one keeps the pace (records are still coming at it).
+    CHECK(P::sleep_ms(false, 40, 30, 2) == 30);
+    CHECK(P::sleep_ms(false, 999, 50, 2) == 50);
+    CHECK(P::sleep_ms(false, 10, 0xFFFFFFFFu, 2) == 50);
   }
 
   TEST_CASE("a producer rings the doorbell once when its ring passes half full, again after the drain read") {

@@ -92,7 +92,7 @@ struct config {
   bool ring_standby = true;             ///< TRACECRAFT_RING_STANDBY: one buffer of ring_max_kb kept mapped, taken by a thread whose ring is full before the drain came by
   std::uint32_t ring_shrink_after_ms = 10000;  ///< TRACECRAFT_RING_SHRINK_AFTER_MS: a grown ring this long with little in it shrinks 4x (0: never)
   int drain_cpu = -1;                  ///< TRACECRAFT_DRAIN_CPU (-1: not pinned)
-  std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, sleep between passes (ring/drain_pacing.h; ring/doorbell.h cuts it short)
+  std::uint32_t drain_interval_ms = 2; ///< TRACECRAFT_DRAIN_INTERVAL_MS, shortest sleep between passes (ring/drain_pacing.h paces longer ones; ring/doorbell.h cuts them short)
 
   bool capture_payloads = false;          ///< TRACECRAFT_CAPTURE_PAYLOADS
   std::uint32_t max_input_length = 4096;  ///< TRACECRAFT_MAX_INPUT_LENGTH (bytes)
