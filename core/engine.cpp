@@ -1036,9 +1036,9 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   if (!growth_on_) return;
   const std::size_t cap = ts->ring.capacity();
   const std::uint64_t interval_ns = std::uint64_t{cfg.drain_interval_ms} * 1000000u;
-  const std::uint64_t elapsed = last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ ? pass_now_ - last_pass_ns_ : 0;
-  const std::uint64_t rate_fill =
-      elapsed > interval_ns ? static_cast<std::uint64_t>(double(fill) * double(interval_ns) / double(elapsed)) : fill;
+  const std::uint64_t rate_fill = pass_elapsed_ns_ > interval_ns
+                                      ? static_cast<std::uint64_t>(double(fill) * double(interval_ns) / double(pass_elapsed_ns_))
+                                      : fill;
   const bool pressed = dropped || rate_fill > cap / 4 || fill > cap / 2;
   if (ts->growth_asked != 0) {  // asked on an earlier pass; not offered yet
     if (ts->shrinking && pressed) {  // a smaller buffer is no longer wanted: growth may start next pass
@@ -1079,8 +1079,8 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
 }
 
 // A grown ring that a whole window of passes (TRACECRAFT_RING_SHRINK_AFTER_MS) found at most 1/32
-// full (`fill` is maybe_grow's rate_fill: scaled to one interval) is offered a buffer 4x smaller (at least TRACECRAFT_RING_KB), asked of the mapper like a
-// growth step. It would then be at most 1/8 full at the same peak, so the quarter-full rule above
+// full (`fill` is maybe_grow's rate_fill, scaled to one interval) is offered a buffer 4x smaller
+// (at least TRACECRAFT_RING_KB), asked of the mapper like a growth step. It would then be at most 1/8 full at the same peak, so the quarter-full rule above
 // would need twice that load to grow it back: no back and forth. The thread moves over on its slow
 // path, which it reaches at least once per half buffer written; so the offer waits until the
 // window has seen that much written, and a thread writing less keeps its ring (as does a thread
@@ -1171,8 +1171,9 @@ void engine::offer_buffer(thread_state* ts, ring_memory buf) noexcept {
 }
 
 bool engine::drain_pass(bool final_pass) noexcept {
-  last_pass_ns_ = pass_now_;
+  const std::uint64_t prev_pass = pass_now_;
   pass_now_ = clock.to_ns(ticks());  // one clock read per pass: batch deadlines need no more
+  pass_elapsed_ns_ = prev_pass != 0 && pass_now_ > prev_pass ? pass_now_ - prev_pass : 0;
   thread_state* fresh[64];
   std::size_t n;
   while ((n = new_rings.try_dequeue_bulk(fresh, 64)) > 0) {
@@ -1180,7 +1181,6 @@ bool engine::drain_pass(bool final_pass) noexcept {
     for (std::size_t i = 0; i < n; ++i) rings.push_back(fresh[i]);
   }
   bool any = false;
-  paced_ms_ = 0;
   std::uint64_t paced = ~std::uint64_t{0};
   for (std::size_t i = 0; i < rings.size();) {
     thread_state* ts = rings[i];
@@ -1254,8 +1254,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
       // before the next pass (then found half full, it would grow straight back).
       std::size_t cap = ring.capacity();
       if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
-      if (last_pass_ns_ != 0 && pass_now_ > last_pass_ns_)
-        paced = std::min(paced, drain_pacing::ring_paced_ms(fill, pass_now_ - last_pass_ns_, cap));
+      if (pass_elapsed_ns_ != 0) paced = std::min(paced, drain_pacing::ring_paced_ms(fill, pass_elapsed_ns_, cap));
     }
     if (closed) {
       fold_and_release(ts);  // erases rings[i]
@@ -1304,10 +1303,9 @@ bool engine::drain_pass(bool final_pass) noexcept {
   refill_standby();
   // How long the records this pass found could have waited since the pass before it: a drain
   // thread kept off its CPU (a loaded or stolen host, an exporter blocked in write()) shows here.
-  if (any && last_pass_ns_ != 0 && pass_now_ > last_pass_ns_ &&
-      pass_now_ - last_pass_ns_ > longest_gap_ns.load(std::memory_order_relaxed))
-    longest_gap_ns.store(pass_now_ - last_pass_ns_, std::memory_order_relaxed);
-  if (paced != ~std::uint64_t{0}) paced_ms_ = paced;
+  if (any && pass_elapsed_ns_ > longest_gap_ns.load(std::memory_order_relaxed))
+    longest_gap_ns.store(pass_elapsed_ns_, std::memory_order_relaxed);
+  paced_ms_ = paced != ~std::uint64_t{0} ? paced : 0;
   passes.store(passes.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return any;
 }

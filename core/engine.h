@@ -140,8 +140,8 @@ struct engine final : tail_sink {
   std::uint8_t ts_cache_bits_ = 0;
   std::uint8_t ts_cache_trace_[16] = {};
   std::uint64_t pass_now_ = 0;  ///< UNIX ns at the start of the current drain pass
-  std::uint64_t last_pass_ns_ = 0;  ///< pass_now_ of the pass before it
-  std::uint64_t paced_ms_ = 0;      ///< drain_pass: drain_pacing's paced_ms for the sleep after it
+  std::uint64_t pass_elapsed_ns_ = 0;  ///< since the pass before this one (0 on the first pass)
+  std::uint64_t paced_ms_ = 0;         ///< drain_pass: drain_pacing's paced_ms for the sleep after it
   struct fragment {
     std::uint16_t seq;
     std::string bytes;
