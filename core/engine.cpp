@@ -1028,7 +1028,8 @@ void engine::settle(const tail_decision& d, const tail_records& records) noexcep
 // The rules below were set for passes an interval apart; the drain sleeps longer while rings fill
 // slowly (ring/drain_pacing.h). `fill` is what this pass found; `rate_fill` the same rate over one
 // interval (fill itself when the pass came within an interval), so a slow ring read every 50 ms
-// still looks slow. A ring found half full is pressed whatever the rate.
+// still looks slow. A ring found half full is pressed whatever the rate, and aims at 16x as it
+// always did (a burst after a long quiet spell is no slow ring).
 void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
   const std::uint64_t full = ts->ring_full.load(std::memory_order_relaxed) + ts->fragments_lost.load(std::memory_order_relaxed);
   const bool dropped = full != ts->full_seen;
@@ -1070,7 +1071,7 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
     return;
   }
   ts->quiet_since_ns = 0;
-  ts->growth_goal = std::min(ring_max_bytes, (dropped || rate_fill > cap / 2) ? cap * 16 : cap * 4);
+  ts->growth_goal = std::min(ring_max_bytes, (dropped || fill > cap / 2) ? cap * 16 : cap * 4);
   // A goal of the largest ring: the standby is that buffer, mapped and waiting. Offered now, it
   // takes the ring there in one step (the mapper maps the next standby meanwhile).
   if (ts->growth_goal == standby_bytes_ && offer_standby(ts)) return;
@@ -1250,11 +1251,14 @@ bool engine::drain_pass(bool final_pass) noexcept {
     // After the release: the thread writes into an emptied ring while the new buffer is mapped.
     if (!closed) {
       maybe_grow(ts, fill);
-      // Paced by the smaller buffer when a smaller one is on offer: the thread may move to it
-      // before the next pass (then found half full, it would grow straight back).
+      // The ring's rate, kept through passes that find nothing (an empty pass says little about
+      // it), and the pace it allows: by the smaller buffer when a smaller one is on offer, since
+      // the thread may move to it before the next pass (then found half full, it would grow
+      // straight back).
+      if (fill != 0 && pass_elapsed_ns_ != 0) ts->fill_rate = double(fill) * 1e6 / double(pass_elapsed_ns_);
       std::size_t cap = ring.capacity();
       if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
-      if (pass_elapsed_ns_ != 0) paced = std::min(paced, drain_pacing::ring_paced_ms(fill, pass_elapsed_ns_, cap));
+      paced = std::min(paced, drain_pacing::ring_paced_ms(ts->fill_rate, cap));
     }
     if (closed) {
       fold_and_release(ts);  // erases rings[i]

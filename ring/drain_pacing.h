@@ -3,7 +3,7 @@
 //
 // A busy pass (it read records) sleeps at least the configured interval (TRACECRAFT_DRAIN_INTERVAL_MS):
 // a drain that chases producers record by record slows them several times. Longer when the rings
-// fill slowly: until the fastest-filling ring would be an eighth full at the rate the pass found,
+// fill slowly: until the fastest-filling ring would be an eighth full at the rate last measured,
 // up to 50 ms. Each wake-up has a fixed cost (14–30 us of the drain's CPU on the 2-vCPU VMs this
 // was measured on), which at 10,000 spans/s and a 2 ms interval was most of the engine's CPU per
 // span. A ring that fills faster than its pace rings the doorbell at half full. An idle process should
@@ -23,28 +23,28 @@ struct drain_pacing {
   static constexpr std::uint32_t k_idle_before_backoff_ms = 1000;
   static constexpr std::uint32_t k_max_idle_sleep_ms = 50;
   /// A busy pass sleeps until the fastest-filling ring would be this fraction of its capacity at
-  /// the rate the pass found (1/8: half the growth rule's quarter, a quarter of the doorbell's half).
+  /// its last measured rate (1/8: half the growth rule's quarter, a quarter of the doorbell's half).
   static constexpr std::uint32_t k_paced_fill_div = 8;
 
   /// The sleep after a pass. `busy`: the pass read records; `idle_for_ms`: time since the last
   /// pass that did; `prev_ms`: the previous sleep; `paced_ms`: the time the fastest-filling ring
-  /// takes to reach 1/k_paced_fill_div of its capacity at this pass's rate (0: no ring had records).
-  /// Never shorter than the interval; a busy pass sleeps up to `paced_ms`, at most
-  /// k_max_idle_sleep_ms (a ring filling faster than that rings the doorbell at half full), and an
-  /// empty pass within a second of a busy one keeps the previous sleep.
+  /// takes to reach 1/k_paced_fill_div of its capacity at its last measured rate (0: no ring has
+  /// one). Never shorter than the interval. While records flow or lately did (a second), up to
+  /// `paced_ms`, at most k_max_idle_sleep_ms: a ring filling faster than its pace rings the
+  /// doorbell at half full. After a second without records, doubling up to k_max_idle_sleep_ms.
   static constexpr std::uint32_t sleep_ms(bool busy, std::uint64_t idle_for_ms, std::uint32_t prev_ms,
                                           std::uint32_t interval_ms, std::uint64_t paced_ms = 0) noexcept {
-    if (busy) return std::max<std::uint32_t>(interval_ms, static_cast<std::uint32_t>(std::min<std::uint64_t>(paced_ms, k_max_idle_sleep_ms)));
-    if (idle_for_ms < k_idle_before_backoff_ms)  // an empty pass between busy ones: the pace goes on
-      return std::max<std::uint32_t>(interval_ms, std::min(prev_ms, k_max_idle_sleep_ms));
+    if (busy || idle_for_ms < k_idle_before_backoff_ms)
+      return std::max<std::uint32_t>(interval_ms, static_cast<std::uint32_t>(std::min<std::uint64_t>(paced_ms, k_max_idle_sleep_ms)));
     const std::uint64_t doubled = std::uint64_t{std::max(prev_ms, interval_ms)} * 2 + 1;
     return std::max<std::uint32_t>(interval_ms, static_cast<std::uint32_t>(std::min<std::uint64_t>(doubled, k_max_idle_sleep_ms)));
   }
-  /// paced_ms for one ring: `fill` bytes found unread, written over `elapsed_ns` since the pass
-  /// before, in a buffer of `cap` bytes.
-  static constexpr std::uint64_t ring_paced_ms(std::uint64_t fill, std::uint64_t elapsed_ns, std::uint64_t cap) noexcept {
-    if (fill == 0) return ~std::uint64_t{0};
-    return static_cast<std::uint64_t>(double(cap / k_paced_fill_div) * double(elapsed_ns) / double(fill) / 1e6);
+  /// paced_ms for one ring: `rate` bytes per ms written into a buffer of `cap` bytes (the smaller
+  /// one when a smaller one is on offer). No rate: no limit.
+  static constexpr std::uint64_t ring_paced_ms(double rate, std::uint64_t cap) noexcept {
+    if (!(rate > 0)) return ~std::uint64_t{0};
+    const double ms = double(cap / k_paced_fill_div) / rate;
+    return ms >= 1e18 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(ms);
   }
 };
 

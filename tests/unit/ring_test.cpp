@@ -566,23 +566,26 @@ TEST_SUITE("ring") {
     CHECK(P::sleep_ms(false, 5000, 0xFFFFFFFFu, 2) == 50);  // no overflow
   }
 
-  TEST_CASE("a busy pass sleeps until the fastest-filling ring would be an eighth full: at least the interval, at most 50 ms") {
+  TEST_CASE("while records flow the drain sleeps until the fastest-filling ring would be an eighth full: at least the interval, at most 50 ms") {
     using P = drain_pacing;
-    // An eighth of 256 KiB is 32 KiB: 4 KiB found after 2 ms fills it in 16 ms.
-    CHECK(P::ring_paced_ms(4096, 2'000'000, 256 * 1024) == 16);
-    CHECK(P::ring_paced_ms(32768, 2'000'000, 256 * 1024) == 2);     // at the interval's rate already
-    CHECK(P::ring_paced_ms(1024, 50'000'000, 256 * 1024) == 1600);  // slow: capped by sleep_ms below
-    CHECK(P::ring_paced_ms(0, 2'000'000, 256 * 1024) == ~std::uint64_t{0});  // no records: no limit
+    // An eighth of 256 KiB is 32 KiB: at 2048 bytes per ms (4 KiB in 2 ms) that takes 16 ms.
+    CHECK(P::ring_paced_ms(2048.0, 256 * 1024) == 16);
+    CHECK(P::ring_paced_ms(16384.0, 256 * 1024) == 2);     // at the interval's rate already
+    CHECK(P::ring_paced_ms(20.48, 256 * 1024) == 1600);    // slow: capped by sleep_ms below
+    CHECK(P::ring_paced_ms(2048.0, 16 * 1024) == 1);       // the same rate into a 16 KiB buffer
+    CHECK(P::ring_paced_ms(0.0, 256 * 1024) == ~std::uint64_t{0});    // never measured: no limit
+    CHECK(P::ring_paced_ms(1e-300, 256 * 1024) == ~std::uint64_t{0});  // no overflow
     CHECK(P::sleep_ms(true, 0, 2, 2, 16) == 16);
     CHECK(P::sleep_ms(true, 0, 2, 2, 1) == 2);     // never below the interval
     CHECK(P::sleep_ms(true, 0, 2, 2, 0) == 2);     // no pace: the interval
     CHECK(P::sleep_ms(true, 0, 2, 2, 1600) == 50);
     CHECK(P::sleep_ms(true, 0, 2, 2, ~std::uint64_t{0}) == 50);
     CHECK(P::sleep_ms(true, 0, 2, 100, 30) == 100);  // a configured interval above the pace stays
-    // An empty pass within a second of a busy one keeps the pace (records are still coming at it).
-    CHECK(P::sleep_ms(false, 40, 30, 2) == 30);
-    CHECK(P::sleep_ms(false, 999, 50, 2) == 50);
-    CHECK(P::sleep_ms(false, 10, 0xFFFFFFFFu, 2) == 50);
+    // An empty pass within a second of a busy one: the pace of the rates last measured, with the
+    // buffers as they are now (not the sleep before, which a shrink may have made too long).
+    CHECK(P::sleep_ms(false, 40, 30, 2, 9) == 9);
+    CHECK(P::sleep_ms(false, 999, 50, 2, 50) == 50);
+    CHECK(P::sleep_ms(false, 10, 50, 2, 0) == 2);
   }
 
   TEST_CASE("a producer rings the doorbell once when its ring passes half full, again after the drain read") {
