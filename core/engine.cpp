@@ -1252,14 +1252,14 @@ bool engine::drain_pass(bool final_pass) noexcept {
     // After the release: the thread writes into an emptied ring while the new buffer is mapped.
     if (!closed) {
       maybe_grow(ts, fill);
-      // The ring's rate, kept through passes that find nothing (an empty pass says little about
-      // it), and the pace it allows: by the smaller buffer when a smaller one is on offer, since
-      // the thread may move to it before the next pass (then found half full, it would grow
-      // straight back).
-      if (fill != 0 && pass_elapsed_ns_ != 0) ts->fill_rate = double(fill) * 1e6 / double(pass_elapsed_ns_);
+      // The ring's rate over the last passes, empty ones included (a burst counts over the time
+      // it took to come; fill_rate_meter), and the pace it allows: by the smaller buffer when a
+      // smaller one is on offer, since the thread may move to it before the next pass (then found
+      // half full, it would grow straight back).
       std::size_t cap = ring.capacity();
+      ts->fill_rate.add(fill, pass_elapsed_ns_, cap);
       if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
-      paced = std::min(paced, drain_pacing::ring_paced_ms(ts->fill_rate, cap));
+      paced = std::min(paced, drain_pacing::ring_paced_ms(ts->fill_rate.rate(), cap));
     }
     if (closed) {
       fold_and_release(ts);  // erases rings[i]

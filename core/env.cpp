@@ -636,7 +636,7 @@ const var_def k_vars[] = {
        }
      },
      [](const config& c) { return c.drain_cpu < 0 ? std::string("(not pinned)") : std::to_string(c.drain_cpu); }},
-    TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "shortest drain sleep between passes; longer while rings fill slowly (until the fastest would be an eighth full, at most 50 ms); a ring past half full wakes it at once; after a second with no records, idle passes back off to 50 ms"),
+    TC_UINT_VAR("TRACECRAFT_DRAIN_INTERVAL_MS", drain_interval_ms, 1, 1000, 2, "shortest drain sleep between passes; longer while rings fill slowly (until the fastest would be an eighth full at its average rate, at most 50 ms); a ring past half full wakes it at once; after a second with no records, idle passes back off to 50 ms"),
     TC_BOOL_VAR("TRACECRAFT_CAPTURE_PAYLOADS", capture_payloads, false, "record step inputs/outputs (input.value, output.value)"),
     TC_UINT_VAR("TRACECRAFT_MAX_INPUT_LENGTH", max_input_length, 0, 16777216, 4096, "bytes of captured input kept (UTF-8 safe cut)"),
     TC_UINT_VAR("TRACECRAFT_MAX_OUTPUT_LENGTH", max_output_length, 0, 16777216, 4096, "bytes of captured output kept (UTF-8 safe cut)"),

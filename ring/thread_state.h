@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "ring/drain_pacing.h"
 #include "ring/ring_memory.h"
 #include "ring/spsc_ring.h"
 #include "tracecraft/trace.h"
@@ -42,7 +43,7 @@ struct thread_state : thread_hot {
   std::uint64_t full_seen = 0;                  ///< the drain's last look at ring_full
   std::size_t growth_asked = 0;                 ///< a buffer of this size asked of the engine's ring_mapper (drain)
   std::size_t growth_goal = 0;                  ///< the capacity a growth that is under way goes on to (drain)
-  double fill_rate = 0;                         ///< bytes per ms written, as the last pass that found records measured (drain)
+  fill_rate_meter fill_rate;                    ///< bytes per ms written, averaged over passes (drain)
   // The drain's side of shrinking a grown ring (engine::maybe_shrink).
   std::uint64_t quiet_since_ns = 0;             ///< start of the current window without growth pressure (0: none)
   std::uint64_t quiet_from = 0;                 ///< the read position at its start

@@ -94,8 +94,8 @@ struct stats_snapshot {
   std::uint64_t drain_early_wakes = 0;   ///< drain sleeps cut short: a ring passed half full (or flush, shutdown)
   /// The longest time between two drain passes, the later of which found records: how long the
   /// rings had to hold what their threads wrote. While spans flow the drain passes every
-  /// TRACECRAFT_DRAIN_INTERVAL_MS, or up to 50 ms apart while rings fill slowly (each then at most
-  /// an eighth full), sooner when a ring passes half full; far more means the drain
+  /// TRACECRAFT_DRAIN_INTERVAL_MS, or up to 50 ms apart while rings fill slowly (each then about an
+  /// eighth full at its average rate), sooner when a ring passes half full; far more means the drain
   /// thread did not get a CPU (an overloaded host, a hypervisor's steal) or an exporter blocked it
   /// (a file that would not take writes). A thread that writes more than its ring holds in that
   /// time drops (ring_full): size TRACECRAFT_RING_MAX_KB for it.
