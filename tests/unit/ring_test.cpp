@@ -581,7 +581,7 @@ TEST_SUITE("ring") {
     CHECK(P::sleep_ms(true, 0, 2, 2, 1600) == 50);
     CHECK(P::sleep_ms(true, 0, 2, 2, ~std::uint64_t{0}) == 50);
     CHECK(P::sleep_ms(true, 0, 2, 100, 30) == 100);  // a configured interval above the pace stays
-    // An empty pass within a second of a busy one: the pace of the rates last measured, with the
+    // An empty pass within a second of a busy one: the pace of the rings' measured rates, with the
     // buffers as they are now (not the sleep before, which a shrink may have made too long).
     CHECK(P::sleep_ms(false, 40, 30, 2, 9) == 9);
     CHECK(P::sleep_ms(false, 999, 50, 2, 50) == 50);
