@@ -1184,6 +1184,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
   }
   bool any = false;
   std::uint64_t paced = ~std::uint64_t{0};
+  const double rate_keep = fill_rate_meter::keep_for(pass_elapsed_ns_);
   for (std::size_t i = 0; i < rings.size();) {
     thread_state* ts = rings[i];
     // Read `closed` before the write index: if the thread had exited by then, everything it
@@ -1257,7 +1258,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
       // smaller one is on offer, since the thread may move to it before the next pass (then found
       // half full, it would grow straight back).
       std::size_t cap = ring.capacity();
-      ts->fill_rate.add(fill, pass_elapsed_ns_, cap);
+      ts->fill_rate.add(fill, pass_elapsed_ns_, rate_keep, cap);
       if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
       paced = std::min(paced, drain_pacing::ring_paced_ms(ts->fill_rate.rate(), cap));
     }

@@ -32,9 +32,12 @@ struct fill_rate_meter {
   static constexpr double k_window_ms = 250;
   double bytes = 0;  ///< decayed bytes found
   double ms = 0;     ///< decayed time they came over
-  /// One pass: `found` bytes written since the pass before, `elapsed_ns` ago, into a buffer of
-  /// `cap` bytes.
-  void add(std::uint64_t found, std::uint64_t elapsed_ns, std::uint64_t cap) noexcept {
+  /// The decay over one pass `elapsed_ns` long: the same for every ring of a pass, so the drain
+  /// computes it once per pass.
+  static double keep_for(std::uint64_t elapsed_ns) noexcept { return std::exp(-double(elapsed_ns) * 1e-6 / k_window_ms); }
+  /// One pass: `found` bytes written since the pass before, `elapsed_ns` ago (`keep`: its
+  /// keep_for), into a buffer of `cap` bytes.
+  void add(std::uint64_t found, std::uint64_t elapsed_ns, double keep, std::uint64_t cap) noexcept {
     if (elapsed_ns == 0) return;
     const double t = double(elapsed_ns) * 1e-6;
     if (found >= cap / 4) {
@@ -42,9 +45,11 @@ struct fill_rate_meter {
       ms = t;
       return;
     }
-    const double keep = std::exp(-t / k_window_ms);
     bytes = bytes * keep + double(found);
     ms = ms * keep + t;
+  }
+  void add(std::uint64_t found, std::uint64_t elapsed_ns, std::uint64_t cap) noexcept {
+    add(found, elapsed_ns, keep_for(elapsed_ns), cap);
   }
   /// Bytes per ms (0: nothing measured yet).
   double rate() const noexcept { return ms > 0 ? bytes / ms : 0; }
