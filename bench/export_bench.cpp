@@ -178,6 +178,10 @@ struct run_result {
   std::uint64_t standby_moves = 0;
   double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
   thread_cpu drain_cpu, export_cpu;
+  // The middle of the round (from a quarter of it to nine tenths): the engine's threads' CPU over
+  // the spans created meanwhile, without the start (first connection, first growths, faulting in)
+  // or the end (the last passes, shutdown), which a slow round spreads over few spans.
+  double steady_ns = 0, steady_drain_ns = 0, steady_export_ns = 0;
   double p50_ns = 0, p99_ns = 0;
   bool shutdown_ok = false;
   double steal_pct = 0;  // of the machine's CPU time during the round
@@ -210,6 +214,21 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   std::vector<std::vector<std::uint32_t>> samples(static_cast<std::size_t>(o.threads));
   std::vector<double> producer_cpu(static_cast<std::size_t>(o.threads));
   const auto t0 = clk::now();
+  struct window_end {
+    double drain = 0, exp = 0, mapper = 0;
+    std::uint64_t created = 0;
+  };
+  window_end win[2];
+  std::thread watcher([&] {
+    const double at[2] = {0.25, 0.9};
+    for (int i = 0; i < 2; ++i) {
+      std::this_thread::sleep_until(t0 + std::chrono::nanoseconds(static_cast<std::int64_t>(o.seconds * at[i] * 1e9)));
+      win[i].created = tc::stats().spans_created;
+      win[i].drain = thread_cpu_by_name("tc-drain").total;
+      win[i].exp = thread_cpu_by_name("tc-export").total;
+      win[i].mapper = thread_cpu_by_name("tc-ringmap").total;
+    }
+  });
   std::vector<std::thread> th;
   for (int t = 0; t < o.threads; ++t) {
     th.emplace_back([&, t] {
@@ -256,6 +275,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
     });
   }
   for (auto& x : th) x.join();
+  watcher.join();
   const double wall = std::chrono::duration<double>(clk::now() - t0).count();
   tc::flush(std::chrono::seconds(30));
   const thread_cpu drain_cpu = thread_cpu_by_name("tc-drain"), export_cpu = thread_cpu_by_name("tc-export");
@@ -281,6 +301,12 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   r.steal_pct = steal;
   r.drain_cpu = drain_cpu;
   r.export_cpu = export_cpu;
+  if (win[1].created > win[0].created) {
+    const double n = double(win[1].created - win[0].created) * 1e-9;
+    r.steady_drain_ns = (win[1].drain - win[0].drain) / n;
+    r.steady_export_ns = (win[1].exp - win[0].exp) / n;
+    r.steady_ns = r.steady_drain_ns + r.steady_export_ns + (win[1].mapper - win[0].mapper) / n;
+  }
   std::vector<std::uint32_t> all;
   for (auto& v : samples) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
@@ -698,6 +724,7 @@ int main(int argc, char** argv) {
   auto per_span = [&](double seconds) { return seconds * 1e9 / double(std::max<std::uint64_t>(1, w.exported)); };
   auto per_million = [&](std::uint64_t n) { return double(n) * 1e6 / double(std::max<std::uint64_t>(1, w.exported)); };
   const double cpu_ns_per_span = per_span(w.engine_cpu_s);
+  const run_result ws = median(with, [](const run_result& x) { return x.steady_ns; });  // by the steady figure
   const double cpu_s_per_million = cpu_ns_per_span / 1e3;
   if (o.json) {
     std::printf("{\"rate_target\":%.0f,\"seconds\":%.1f,\"rounds\":%d,\"threads\":%d,\"gzip\":%s,"
@@ -711,7 +738,7 @@ int main(int argc, char** argv) {
                 "\"export_kernel_ns_per_span\":%.1f,\"socket_floor_ns_per_span\":%.1f,\"socket_floor_user_ns_per_span\":%.1f,"
                 "\"socket_floor_ok\":%s,\"encode_floor_ns_per_span\":%.1f,\"least_engine_ns_per_span\":%.1f,"
                 "\"drain_switches_per_million\":%.0f,\"export_switches_per_million\":%.0f,\"steal_pct_max\":%.1f,\"floors_steal_pct\":%.1f,"
-                "\"drain_longest_gap_ms_worst\":%.1f,\"ring_holds_ms\":%.1f}\n",
+                "\"drain_longest_gap_ms_worst\":%.1f,\"ring_holds_ms\":%.1f,\"steady_engine_ns_per_span\":%.1f}\n",
                 o.rate, o.seconds, o.rounds, o.threads, o.gzip ? "true" : "false",
                 static_cast<unsigned long long>(w.exported), static_cast<unsigned long long>(w.created), w.achieved_rate,
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(w.ring_full),
@@ -722,7 +749,8 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(ho.full), per_span(w.drain_cpu.total), per_span(w.drain_cpu.kernel),
                 per_span(w.export_cpu.total), per_span(w.export_cpu.kernel), so.ns_per_span, so.user_ns_per_span,
                 so.ok ? "true" : "false", enc, ho.ns_per_record + enc + so.ns_per_span, per_million(w.drain_cpu.switches),
-                per_million(w.export_cpu.switches), steal_max, floors_steal, double(worst_gap_us) / 1e3, ring_holds_ms);
+                per_million(w.export_cpu.switches), steal_max, floors_steal, double(worst_gap_us) / 1e3, ring_holds_ms,
+                ws.steady_ns);
   } else {
     std::printf("export into tracecraft-sink: target %.0f spans/s x %.1f s, %d producer thread(s), %d rounds%s, %s, "
                 "rings of %u KiB growing up to %u KiB\n", o.rate,
@@ -732,14 +760,14 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < with.size(); ++i)
       std::printf("  round %zu: created %llu (%.0f/s), exported %llu, dropped %llu (ring_full %llu, queue_full %llu, "
                   "retry_exhausted %llu), rings grown %llu, engine CPU %.1f ns/span, shutdown %s, host steal %.1f%%, "
-                  "drain's longest gap %.1f ms, standby moves %llu\n",
+                  "drain's longest gap %.1f ms, standby moves %llu, steady %.1f ns/span\n",
                   i + 1, static_cast<unsigned long long>(with[i].created), with[i].achieved_rate,
                   static_cast<unsigned long long>(with[i].exported), static_cast<unsigned long long>(with[i].dropped),
                   static_cast<unsigned long long>(with[i].ring_full), static_cast<unsigned long long>(with[i].queue_full),
                   static_cast<unsigned long long>(with[i].retry_exhausted), static_cast<unsigned long long>(with[i].rings_grown),
                   with[i].engine_cpu_s * 1e9 / double(std::max<std::uint64_t>(1, with[i].exported)),
                   with[i].shutdown_ok ? "ok" : "LATE", with[i].steal_pct, double(with[i].longest_gap_us) / 1e3,
-                  static_cast<unsigned long long>(with[i].standby_moves));
+                  static_cast<unsigned long long>(with[i].standby_moves), with[i].steady_ns);
     std::printf("a ring of %u KiB holds %.1f ms of one producer's %zu-byte records at this rate: a drain away longer drops\n",
                 std::max(o.ring_kb, o.ring_max_kb), ring_holds_ms, spans.record_bytes());
     std::printf("engine CPU per exported span (median round): %.1f ns (%.3f CPU s per million spans); with no exporter "
@@ -752,6 +780,9 @@ int main(int argc, char** argv) {
                 w.drain_cpu.precise && w.export_cpu.precise ? "the scheduler's run time; the kernel's share from 10 ms ticks"
                                                             : "from /proc, 10 ms ticks",
                 per_million(w.drain_cpu.switches), per_million(w.export_cpu.switches));
+    std::printf("steady engine CPU (the middle of each round, from a quarter to nine tenths of it: no start-up or shutdown), "
+                "median round: %.1f ns per span, of which the drain thread %.1f and the export thread %.1f\n",
+                ws.steady_ns, ws.steady_drain_ns, ws.steady_export_ns);
     std::printf("request-thread span cost, 4 attributes: p50 %.1f ns p99 %.1f ns exporting; p50 %.1f ns p99 %.1f ns with no exporter\n",
                 w.p50_ns, w.p99_ns, n.p50_ns, n.p99_ns);
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
