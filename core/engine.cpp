@@ -1196,6 +1196,7 @@ bool engine::drain_pass(bool final_pass) noexcept {
     // Read after `w`: a switch at or before w is visible (the producer published it first).
     const std::uint64_t sw = ring.switch_pos();
     const std::uint64_t fill = w - r;
+    const std::uint64_t read_cap = ring.capacity();  // the buffer `fill` was written into (before a switch below)
     while (r < w || r == sw) {
       if (r == sw) {  // the producer moved to the offered buffer (or the standby) here
         ts->retired_storage = std::move(ts->storage);
@@ -1257,8 +1258,8 @@ bool engine::drain_pass(bool final_pass) noexcept {
       // it took to come; fill_rate_meter), and the pace it allows: by the smaller buffer when a
       // smaller one is on offer, since the thread may move to it before the next pass (then found
       // half full, it would grow straight back).
+      ts->fill_rate.add(fill, pass_elapsed_ns_, rate_keep, read_cap);
       std::size_t cap = ring.capacity();
-      ts->fill_rate.add(fill, pass_elapsed_ns_, rate_keep, cap);
       if (ts->next_storage && ts->next_storage.size() < cap) cap = ts->next_storage.size();
       paced = std::min(paced, drain_pacing::ring_paced_ms(ts->fill_rate.rate(), cap));
     }
