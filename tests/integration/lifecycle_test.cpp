@@ -218,33 +218,49 @@ TEST_SUITE("lifecycle") {
   }
 
 
-  TEST_CASE("a slowly filling ring paces the drain: far fewer passes than one per interval, and a burst still wakes it") {
+  // The pacing tests' engine: no exporter, the default 256 KiB ring and 2 ms interval, and the
+  // thread's ring made and drained before the test measures.
+  struct pacing_engine {
     tct::temp_dir dir;
-    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
-    cfg.exporters.clear();
-    cfg.ring_kb = 256;
-    cfg.drain_interval_ms = 2;
-    REQUIRE(tc::init(cfg) == tc::status::ok);
     int written = 0;
-    auto write = [&](int n) {
+    pacing_engine() {
+      auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
+      cfg.exporters.clear();
+      cfg.ring_kb = 256;
+      cfg.drain_interval_ms = 2;
+      REQUIRE(tc::init(cfg) == tc::status::ok);
+      write(1);
+      REQUIRE(tc::flush(5s));
+    }
+    void write(int n) {
       for (int i = 0; i < n; ++i, ++written) {
         tc::span s("step");
         s.set("i", written);
       }
-    };
-    write(1);  // the thread's ring
-    REQUIRE(tc::flush(5s));
+    }
+    // `n` spans, then a sleep of `gap`, for a second: the drain's passes meanwhile.
+    std::uint64_t passes_in_a_second(int n, std::chrono::microseconds gap, tc::stats_snapshot& before, tc::stats_snapshot& after) {
+      before = tc::stats();
+      const auto t0 = steady::now();
+      while (steady::now() - t0 < 1s) {
+        write(n);
+        std::this_thread::sleep_for(gap);
+      }
+      after = tc::stats();
+      const std::uint64_t passes = after.drain_passes - before.drain_passes;
+      MESSAGE(written << " spans written, " << n << " every " << gap.count() << " us; " << passes << " drain passes in the second");
+      return passes;
+    }
+  };
+
+  TEST_CASE("a slowly filling ring paces the drain: far fewer passes than one per interval, and a burst still wakes it") {
+    pacing_engine e;
+    int& written = e.written;
+    auto write = [&](int n) { e.write(n); };
     // About 2 spans per millisecond for a second: a few hundred bytes per millisecond, so an eighth
     // of the 256 KiB ring takes over 100 ms. Passes one interval apart would be about 500.
-    const auto before = tc::stats();
-    const auto t0 = steady::now();
-    while (steady::now() - t0 < 1s) {
-      write(2);
-      std::this_thread::sleep_for(1ms);
-    }
-    const auto slow = tc::stats();
-    const auto passes = slow.drain_passes - before.drain_passes;
-    MESSAGE(written << " spans written; " << passes << " drain passes in the second");
+    tc::stats_snapshot before, slow;
+    const auto passes = e.passes_in_a_second(2, 1ms, before, slow);
     CHECK(passes >= 5);     // the drain kept reading
     CHECK(passes <= 100);   // paced: 50 ms apart at most, not 2
     CHECK(slow.dropped.ring_full == 0);
@@ -270,33 +286,13 @@ TEST_SUITE("lifecycle") {
   // after a burst finds all of it in the few milliseconds since the pass before: taken for the
   // ring's rate, that kept the drain at its interval until the next burst.
   TEST_CASE("a ring written in bursts paces the drain by its average rate, not by the burst's") {
-    tct::temp_dir dir;
-    auto cfg = tct::jsonl_config(dir.file("out.jsonl"));
-    cfg.exporters.clear();
-    cfg.ring_kb = 256;
-    cfg.drain_interval_ms = 2;
-    REQUIRE(tc::init(cfg) == tc::status::ok);
-    int written = 0;
-    auto write = [&](int n) {
-      for (int i = 0; i < n; ++i, ++written) {
-        tc::span s("step");
-        s.set("i", written);
-      }
-    };
-    write(1);
-    REQUIRE(tc::flush(5s));
+    pacing_engine e;
+    const int& written = e.written;
     // 150 spans every 50 ms for a second: each burst a few percent of the ring, written in well
     // under a millisecond. About 20 passes (50 ms apart: an eighth of the ring takes longer at
     // the average rate); paced by the burst's own pass, the drain passed 52 times.
-    const auto before = tc::stats();
-    const auto t0 = steady::now();
-    while (steady::now() - t0 < 1s) {
-      write(150);
-      std::this_thread::sleep_for(50ms);
-    }
-    const auto after = tc::stats();
-    const auto passes = after.drain_passes - before.drain_passes;
-    MESSAGE(written << " spans written in bursts; " << passes << " drain passes in the second");
+    tc::stats_snapshot before, after;
+    const auto passes = e.passes_in_a_second(150, 50ms, before, after);
     CHECK(passes >= 5);
     CHECK(passes <= 35);
     CHECK(after.dropped.ring_full == 0);
