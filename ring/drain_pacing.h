@@ -4,9 +4,9 @@
 // A busy pass (it read records) sleeps at least the configured interval (TRACECRAFT_DRAIN_INTERVAL_MS):
 // a drain that chases producers record by record slows them several times. Longer when the rings
 // fill slowly: until the fastest-filling ring would be an eighth full at its rate over the last
-// quarter second or so (fill_rate_meter), up to 50 ms. Each wake-up has a fixed cost (14–30 us of the drain's CPU on the 2-vCPU VMs this
-// was measured on), which at 10,000 spans/s and a 2 ms interval was most of the engine's CPU per
-// span. A ring that fills faster than its pace rings the doorbell at half full. An idle process should
+// quarter second or so (fill_rate_meter), up to 50 ms. Each wake-up has a fixed cost (14–30 us of
+// the drain's CPU on the 2-vCPU VMs this was measured on), which at 10,000 spans/s and a 2 ms
+// interval was most of the engine's CPU per span. A ring that fills faster than its pace rings the doorbell at half full. An idle process should
 // cost next to nothing, so idle passes back off, doubling up to 50 ms — but only once the rings
 // have been empty for k_idle_before_backoff_ms. Backing off at the first empty pass lost spans
 // from bursty producers: a thread writing a burst of 1000 spans (82% of the default 256 KiB ring)
@@ -25,7 +25,7 @@ namespace tracecraft::detail {
 /// version took the last pass that found records for the ring's rate: a burst's bytes over the
 /// few milliseconds since the pass before. A producer writing 1000 spans every 100 ms (10,000
 /// spans/s, the export bench) then kept the drain at the 2 ms interval until the next burst, in
-/// about half the rounds. Averaged, a burst counts over the time it took to come. A pass that
+/// 2 of 14 rounds. Averaged, a burst counts over the time it took to come. A pass that
 /// finds a quarter of the buffer or more (where the growth rule starts) is a rise the average
 /// would follow too slowly: the rate restarts from that pass alone.
 struct fill_rate_meter {
@@ -47,9 +47,6 @@ struct fill_rate_meter {
     }
     bytes = bytes * keep + double(found);
     ms = ms * keep + t;
-  }
-  void add(std::uint64_t found, std::uint64_t elapsed_ns, std::uint64_t cap) noexcept {
-    add(found, elapsed_ns, keep_for(elapsed_ns), cap);
   }
   /// Bytes per ms (0: nothing measured yet).
   double rate() const noexcept { return ms > 0 ? bytes / ms : 0; }

@@ -590,14 +590,18 @@ TEST_SUITE("ring") {
 
   TEST_CASE("a ring's rate is averaged over its recent passes: a burst counts over the time it took to come, a rise restarts it") {
     constexpr std::uint64_t ms = 1'000'000, cap = 4096 * 1024;
+    // One pass, as the drain makes it (the decay computed for the pass).
+    auto one_pass = [](fill_rate_meter& m, std::uint64_t found, std::uint64_t elapsed_ns, std::uint64_t c) {
+      m.add(found, elapsed_ns, fill_rate_meter::keep_for(elapsed_ns), c);
+    };
     // A producer writing 216 KB every 100 ms (1000 spans at 10,000 spans/s) into a 4 MiB ring, the
     // drain passing every 2 ms at first: the pass after a burst finds all of it.
     fill_rate_meter m;
     std::uint64_t pace_after_burst = 0, pace_before_burst = 0;
     for (int period = 0; period < 20; ++period) {
-      m.add(216'000, 2 * ms, cap);
+      one_pass(m, 216'000, 2 * ms, cap);
       pace_after_burst = drain_pacing::ring_paced_ms(m.rate(), cap);
-      for (int pass = 0; pass < 49; ++pass) m.add(0, 2 * ms, cap);
+      for (int pass = 0; pass < 49; ++pass) one_pass(m, 0, 2 * ms, cap);
       pace_before_burst = drain_pacing::ring_paced_ms(m.rate(), cap);
     }
     // The rate is about 2,160 bytes per ms, so an eighth of the ring (512 KiB) takes about 240 ms,
@@ -611,22 +615,22 @@ TEST_SUITE("ring") {
 
     // Steady writing: the rate itself, whatever the passes' spacing.
     fill_rate_meter steady;
-    for (int pass = 0; pass < 100; ++pass) steady.add(pass % 2 ? 20'000 : 100'000, pass % 2 ? 2 * ms : 10 * ms, cap);
+    for (int pass = 0; pass < 100; ++pass) one_pass(steady, pass % 2 ? 20'000 : 100'000, pass % 2 ? 2 * ms : 10 * ms, cap);
     CHECK(steady.rate() == doctest::Approx(10'000).epsilon(0.01));
 
     // From that to 1M spans/s: the pass that finds a quarter of the ring or more sets the rate alone
     // (averaged, the quiet quarter second before would hide the rise for as long).
-    m.add(cap / 4, 5 * ms, cap);
+    one_pass(m, cap / 4, 5 * ms, cap);
     CHECK(m.rate() == doctest::Approx(double(cap / 4) / 5));
     CHECK(drain_pacing::ring_paced_ms(m.rate(), cap) == 2);
     // Empty passes lower it again, gradually: no pass needed to find records for the pace to lengthen.
     const double risen = m.rate();
-    m.add(0, 2 * ms, cap);
+    one_pass(m, 0, 2 * ms, cap);
     CHECK(m.rate() < risen);
     CHECK(m.rate() > risen / 2);
     // Nothing measured: no rate, no limit; a pass with no time since the last changes nothing.
     fill_rate_meter none;
-    none.add(1000, 0, cap);
+    one_pass(none, 1000, 0, cap);
     CHECK(none.rate() == 0);
     CHECK(drain_pacing::ring_paced_ms(none.rate(), cap) == ~std::uint64_t{0});
   }
