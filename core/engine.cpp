@@ -1083,10 +1083,10 @@ void engine::maybe_grow(thread_state* ts, std::uint64_t fill) noexcept {
 // full (`fill` is maybe_grow's rate_fill, scaled to one interval) is offered a buffer 4x smaller
 // (at least TRACECRAFT_RING_KB), asked of the mapper like a growth step. It would then be at most
 // 1/8 full at the same peak, so the quarter-full rule above would need twice that load to grow it
-// back: no back and forth. The thread moves over on its slow
-// path, which it reaches at least once per half buffer written; so the offer waits until the
-// window has seen that much written, and a thread writing less keeps its ring (as does a thread
-// that has stopped writing: it cannot move until it writes again).
+// back: no back and forth. The thread moves over on its slow path, which it reaches at least once
+// per half buffer written; so the offer waits until the window has seen that much written, and a
+// thread writing less keeps its ring (as does a thread that has stopped writing: it cannot move
+// until it writes again).
 void engine::maybe_shrink(thread_state* ts, std::uint64_t fill, bool pressed) noexcept {
   const std::size_t cap = ts->ring.capacity();
   if (shrink_after_ns_ == 0 || cap <= ring_bytes || pressed) {

@@ -6,12 +6,13 @@
 // fill slowly: until the fastest-filling ring would be an eighth full at its rate over the last
 // quarter second or so (fill_rate_meter), up to 50 ms. Each wake-up has a fixed cost (14–30 us of
 // the drain's CPU on the 2-vCPU VMs this was measured on), which at 10,000 spans/s and a 2 ms
-// interval was most of the engine's CPU per span. A ring that fills faster than its pace rings the doorbell at half full. An idle process should
-// cost next to nothing, so idle passes back off, doubling up to 50 ms — but only once the rings
-// have been empty for k_idle_before_backoff_ms. Backing off at the first empty pass lost spans
-// from bursty producers: a thread writing a burst of 1000 spans (82% of the default 256 KiB ring)
-// every 3.3 ms found the drain asleep for 5 ms after an empty pass in between, and lost 26% of its
-// spans (tracecraft-export-bench --ring-kb 256 --rate 300000); keeping the interval lost none.
+// interval was most of the engine's CPU per span. A ring that fills faster than its pace rings the
+// doorbell at half full. An idle process should cost next to nothing, so idle passes back off,
+// doubling up to 50 ms — but only once the rings have been empty for k_idle_before_backoff_ms.
+// Backing off at the first empty pass lost spans from bursty producers: a thread writing a burst
+// of 1000 spans (82% of the default 256 KiB ring) every 3.3 ms found the drain asleep for 5 ms
+// after an empty pass in between, and lost 26% of its spans (tracecraft-export-bench --ring-kb 256
+// --rate 300000); keeping the interval lost none.
 #pragma once
 
 #include <algorithm>
