@@ -16,7 +16,9 @@
 //
 // Usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K]
 //                                [--gzip] [--no-redact] [--json] [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B]
-//                                [--ring-kb KB] [--ring-max-kb KB] [--no-standby]
+//                                [--ring-kb KB] [--ring-max-kb KB] [--no-standby] [--no-floors]
+// --no-floors: the sustained rounds only (no floors; their --json fields are then 0), for quick
+// interleaved A/B runs of two builds.
 #include <signal.h>
 #include <spawn.h>
 #include <dirent.h>
@@ -70,6 +72,7 @@ struct options {
   std::uint32_t ring_kb = 256;     // TRACECRAFT_RING_KB (the engine's default)
   std::uint32_t ring_max_kb = 4096;  // TRACECRAFT_RING_MAX_KB (the engine's default)
   bool standby = true;               // TRACECRAFT_RING_STANDBY (--no-standby)
+  bool floors = true;                // --no-floors: the sustained rounds only
 };
 
 double cpu_seconds_process() {
@@ -631,6 +634,7 @@ int main(int argc, char** argv) {
     else if (a == "--gzip") o.gzip = true;
     else if (a == "--no-redact") o.redact = false;
     else if (a == "--no-standby") o.standby = false;
+    else if (a == "--no-floors") o.floors = false;
     else if (a == "--trace-spans" && i + 1 < argc) o.trace_spans = std::max(1, std::atoi(next()));
     else if (a == "--json") o.json = true;
     else if (a == "--drain-cpu" && i + 1 < argc) o.drain_cpu = std::atoi(next());
@@ -641,7 +645,7 @@ int main(int argc, char** argv) {
     else if (a == "--ring-max-kb" && i + 1 < argc) o.ring_max_kb = static_cast<std::uint32_t>(std::max(4, std::atoi(next())));
     else {
       std::printf("usage: tracecraft-export-bench --sink PATH [--rate N] [--seconds S] [--rounds R] [--threads T] [--trace-spans K] [--gzip] [--no-redact] [--json]\n"
-                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B] [--ring-kb KB] [--ring-max-kb KB] [--no-standby]\n");
+                "       [--drain-cpu N] [--drain-interval-ms MS] [--batch N] [--batch-bytes B] [--ring-kb KB] [--ring-max-kb KB] [--no-standby] [--no-floors]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -679,7 +683,13 @@ int main(int argc, char** argv) {
   std::vector<floor_result> floors, sockets;
   std::vector<double> encodes;
   const cpu_ticks floors0 = read_cpu_ticks();
-  for (int r = 0; r < o.rounds; ++r) {
+  for (int r = 0; r < (o.floors ? o.rounds : 1); ++r) {
+    if (!o.floors) {  // none measured: zeros, and no floor lines are printed
+      floors.emplace_back();
+      sockets.emplace_back();
+      encodes.push_back(0);
+      break;
+    }
     floors.push_back(transport_floor(port, request, spans.count, floor_total, o.rate));
     sockets.push_back(socket_floor(port, request, spans.count, floor_total, o.rate));
     encodes.push_back(encode_floor(spans, floor_total));
@@ -691,7 +701,13 @@ int main(int argc, char** argv) {
   const floor_result fl = floors[floors.size() / 2], so = sockets[sockets.size() / 2];
   const double enc = encodes[encodes.size() / 2];
   std::vector<handoff_result> handoffs;
-  for (int r = 0; r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), spans.record_bytes()));
+  for (int r = 0; r < o.rounds; ++r) {
+    if (!o.floors) {
+      handoffs.emplace_back();
+      break;
+    }
+    handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), spans.record_bytes()));
+  }
   std::sort(handoffs.begin(), handoffs.end(), [](const handoff_result& a, const handoff_result& b) { return a.ns_per_record < b.ns_per_record; });
   const handoff_result ho = handoffs[handoffs.size() / 2];
   const double floors_steal = steal_percent(floors0, read_cpu_ticks());
@@ -788,6 +804,7 @@ int main(int argc, char** argv) {
     std::printf("drops in the worst round: %llu; the sink decoded %llu spans, the engine counted %llu exported\n",
                 static_cast<unsigned long long>(worst_drops), static_cast<unsigned long long>(received),
                 static_cast<unsigned long long>(exported_total));
+    if (!o.floors) return 0;
     std::printf("transport floor (a prebuilt %zu-span, %zu-byte request posted at the same rate through the engine's "
                 "transport, nothing drained or encoded): %.1f ns per span, of which %.1f ns in user space%s\n",
                 fl.spans_per_request, fl.request_bytes, fl.ns_per_span, fl.user_ns_per_span,
