@@ -683,13 +683,12 @@ int main(int argc, char** argv) {
   std::vector<floor_result> floors, sockets;
   std::vector<double> encodes;
   const cpu_ticks floors0 = read_cpu_ticks();
-  for (int r = 0; r < (o.floors ? o.rounds : 1); ++r) {
-    if (!o.floors) {  // none measured: zeros, and no floor lines are printed
-      floors.emplace_back();
-      sockets.emplace_back();
-      encodes.push_back(0);
-      break;
-    }
+  if (!o.floors) {  // none measured: zeros, and no floor lines are printed
+    floors.emplace_back();
+    sockets.emplace_back();
+    encodes.push_back(0);
+  }
+  for (int r = 0; o.floors && r < o.rounds; ++r) {
     floors.push_back(transport_floor(port, request, spans.count, floor_total, o.rate));
     sockets.push_back(socket_floor(port, request, spans.count, floor_total, o.rate));
     encodes.push_back(encode_floor(spans, floor_total));
@@ -701,13 +700,8 @@ int main(int argc, char** argv) {
   const floor_result fl = floors[floors.size() / 2], so = sockets[sockets.size() / 2];
   const double enc = encodes[encodes.size() / 2];
   std::vector<handoff_result> handoffs;
-  for (int r = 0; r < o.rounds; ++r) {
-    if (!o.floors) {
-      handoffs.emplace_back();
-      break;
-    }
-    handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), spans.record_bytes()));
-  }
+  if (!o.floors) handoffs.emplace_back();
+  for (int r = 0; o.floors && r < o.rounds; ++r) handoffs.push_back(handoff_floor(o.rate, std::min(o.seconds, 2.0), spans.record_bytes()));
   std::sort(handoffs.begin(), handoffs.end(), [](const handoff_result& a, const handoff_result& b) { return a.ns_per_record < b.ns_per_record; });
   const handoff_result ho = handoffs[handoffs.size() / 2];
   const double floors_steal = steal_percent(floors0, read_cpu_ticks());
