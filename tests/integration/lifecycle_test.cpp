@@ -266,14 +266,24 @@ TEST_SUITE("lifecycle") {
     CHECK(slow.dropped.ring_full == 0);
     CHECK(slow.rings_grown == before.rings_grown);  // read at an eighth full at most: nothing to grow
     CHECK(slow.spans_exported + slow.dropped.no_exporter + slow.spans_pending == static_cast<std::uint64_t>(written));
-    // Then about 100,000 spans/s: the ring passes half full long before the paced sleep ends, and
-    // its doorbell wakes the drain (as it does at the interval).
-    const auto t1 = steady::now();
+    // Then a burst: two thirds of the ring written at once, long before the paced sleep ends. The
+    // ring passes half full and its doorbell wakes the drain (as it does at the interval); it
+    // cannot fill, having been read at an eighth at most. A burst paced by the test's own sleeps
+    // (10 spans every 100 us) missed half in 5 of 30 runs sharing one CPU with a busy loop: slowed
+    // to a few thousand spans/s, it was read at its own pace. A pass that comes while the burst
+    // is still under half misses it too, so up to ten bursts, 100 ms apart.
+    // A record: its header, the span's fixed part, and one integer attribute with a literal key.
+    const std::size_t record = (8 + sizeof(tc::detail::span_data) + 20 + 7) & ~std::size_t{7};
+    const int burst = static_cast<int>(256 * 1024 * 2 / 3 / record);
     std::uint64_t wakes = slow.drain_early_wakes;
-    while (steady::now() - t1 < 2s && (wakes = tc::stats().drain_early_wakes) == slow.drain_early_wakes) {
-      write(10);
-      std::this_thread::sleep_for(100us);
+    int bursts = 0;
+    while (bursts < 10 && wakes == slow.drain_early_wakes) {
+      write(burst);
+      ++bursts;
+      std::this_thread::sleep_for(100ms);
+      wakes = tc::stats().drain_early_wakes;
     }
+    MESSAGE(bursts << " bursts of " << burst << " spans (" << record << " bytes each) until the doorbell woke the drain");
     CHECK(wakes > slow.drain_early_wakes);
     CHECK(tc::stats().dropped.ring_full == 0);
     REQUIRE(tc::shutdown(5s));
