@@ -23,7 +23,8 @@ struct standby_buffer {
 /// byte counts; a record never wraps (a pad record fills the tail instead). The producer and the
 /// consumer indices live on separate 128-byte lines and each side caches the other's index, so
 /// the producer touches shared memory only when its cached view says the ring is past half full
-/// [quill]; then, if it still is, it rings the drain's doorbell (once per drain progress).
+/// [quill]; then, if what it has committed still is, it rings the drain's doorbell (once per
+/// drain progress): at the reserve after the record that crossed half, so the woken drain finds it.
 ///
 /// Growth and shrinking: the consumer may offer another buffer, larger or smaller (offer()). The
 /// producer takes it on its slow path (past half full by its cached read position, so at least
@@ -81,8 +82,10 @@ class spsc_ring {
       // before base_ are in a buffer this producer has left.
       const std::uint64_t r = read_.load(std::memory_order_acquire);
       r_cached_ = r > base_ ? r : base_;
-      // Still past half: wake the drain, once per position it has read to (ring/doorbell.h).
-      if (w + need - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
+      // Past half with the records already committed: wake the drain, once per position it has
+      // read to (ring/doorbell.h). Not for the record about to cross half: rung before its
+      // commit, the woken drain could read the ring one record short of half and judge it by that.
+      if (w - r_cached_ > half_ && r_cached_ != r_rung_ && bell_ != nullptr) ring_bell();
       if (w + need - r_cached_ > cap_) return standby_ != nullptr ? reserve_in_standby(n) : nullptr;
     }
     return place(w, pos, tail, n);

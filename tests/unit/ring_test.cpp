@@ -642,7 +642,9 @@ TEST_SUITE("ring") {
     r.set_doorbell(&bell);
     for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 1));  // exactly half: no ring
     CHECK(bell.rings() == 0);
-    REQUIRE(put(r, 16, 1));  // past half
+    REQUIRE(put(r, 16, 1));  // crosses half: not yet, the drain must find it committed
+    CHECK(bell.rings() == 0);
+    REQUIRE(put(r, 16, 1));  // the next record: past half by what is committed
     CHECK(bell.rings() == 1);
     while (put(r, 16, 1)) {
     }
@@ -651,6 +653,8 @@ TEST_SUITE("ring") {
     CHECK(bell.rings() == 1);
     take(r);
     for (int i = 0; i < 4; ++i) REQUIRE(put(r, 512, 2));
+    CHECK(bell.rings() == 1);
+    REQUIRE(put(r, 16, 2));
     CHECK(bell.rings() == 1);
     REQUIRE(put(r, 16, 2));
     CHECK(bell.rings() == 2);
