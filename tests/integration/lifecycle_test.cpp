@@ -332,10 +332,13 @@ TEST_SUITE("lifecycle") {
       s.set("i", static_cast<std::int64_t>(i));
       s.set("pad", pad);
     };
+    // Paced, 2 spans every 5 ms: the 64 KiB ring holds about 58 such spans, so the drain could be
+    // away for over 100 ms without a drop. (10 every 5 ms left under 30 ms; this host's hypervisor
+    // has taken a vCPU for up to 29 ms at a time.)
     std::uint64_t written = 0;
-    for (; written < 200; ++written) {  // paced: about 58 such spans fill the ring
+    for (; written < 60; ++written) {
       write_span(written);
-      if (written % 10 == 9) std::this_thread::sleep_for(5ms);
+      if (written % 2 == 1) std::this_thread::sleep_for(5ms);
     }
     REQUIRE(tc::flush(10s));
     const auto before = tc::stats();
@@ -368,7 +371,7 @@ TEST_SUITE("lifecycle") {
     CHECK(slowest < 100ms);                      // no span waited for it
     CHECK(mid.dropped.ring_full > 0);            // the ring filled while the drain was away...
     CHECK(st.spans_exported + st.dropped.ring_full == written);  // ...and nothing else went missing
-    CHECK(gap_before > 0);  // passes that found records, a few ms apart
+    CHECK(gap_before > 0);  // passes that found records, paced tens of ms apart at most
     CHECK(gap_before < 300000);
     CHECK(st.drain_longest_gap_us >= 300000);    // the stall, as stats() reports it
     CHECK(st.drain_longest_gap_us < 5000000);
@@ -392,11 +395,12 @@ TEST_SUITE("lifecycle") {
     };
     // First the drain gets stuck: 80 spans, paced so the ring never fills or grows, are about
     // 96 KB of JSON for a FIFO that holds 64 KiB and is not read. At most the last batches stay
-    // in the ring.
+    // in the ring. A pass that finds a quarter of the ring (about 14 of these spans) grows it: 2
+    // spans every 5 ms leave the drain 35 ms to come by (10 every 5 ms left it under 10 ms).
     constexpr int paced = 80;
     for (int i = 0; i < paced; ++i) {
       write_span(i);
-      if (i % 10 == 9) std::this_thread::sleep_for(5ms);
+      if (i % 2 == 1) std::this_thread::sleep_for(5ms);
     }
     std::this_thread::sleep_for(50ms);
     const auto stuck = tc::stats();
