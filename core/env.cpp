@@ -693,7 +693,7 @@ const var_def k_vars[] = {
      [](const char* n, const std::string& v, config& c, sink& s) { parse_double(n, v, c.export_rate, 0.0, 1e12, 0.0, ">= 0 (0: no limit)", s); },
      [](const config& c) { return show_double(c.export_rate); }},
     TC_UINT_VAR("TRACECRAFT_EXPORT_BURST", export_burst, 0, 100000000, 0, "spans the rate limit lets through at once (0: one second's worth)"),
-    TC_UINT_VAR("TRACECRAFT_EXPORT_BATCH_BYTES", export_batch_bytes, 0, 1073741824, 0, "a batch is sent once its encoded spans reach this many bytes, before it has OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans (0: a quarter of TRACECRAFT_EXPORT_QUEUE_BYTES, or by the span count only when that is 0)"),
+    TC_UINT_VAR("TRACECRAFT_EXPORT_BATCH_BYTES", export_batch_bytes, 0, 1073741824, 0, "a batch is sent once its encoded spans reach this many bytes, before it has OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans (0: 7/8 of a core's L2 cache, at least 256 KiB, or a quarter of TRACECRAFT_EXPORT_QUEUE_BYTES if that is smaller)"),
     TC_UINT_VAR("TRACECRAFT_EXPORT_QUEUE_BYTES", export_queue_bytes, 0, 4294967295u, 67108864, "encoded bytes an OTLP exporter holds between the drain and the network, besides OTEL_BSP_MAX_QUEUE_SIZE spans; beyond it spans are dropped (queue_full) (0: no byte bound)"),
     TC_UINT_VAR("TRACECRAFT_EXPORT_MAX_REQUEST_BYTES", export_max_request_bytes, 1024, 1073741824, 67108864, "request size limit before compression; bigger batches are split"),
     // Proxies, as libcurl reads them: the capitalised form first, so the lowercase one wins.

@@ -736,6 +736,37 @@ TEST_SUITE("otlp export") {
     }
   }
 
+  TEST_CASE("by default a batch of large spans is cut at 7/8 of a core's L2 cache, not a quarter of the queue's bytes") {
+    tct::temp_dir dir;
+    sink_process sink(dir, {});
+    tc::config c = otlp_config(sink.endpoint());  // the schedule delay is 60 s
+    c.max_export_batch_size = 4096;
+    c.max_queue_size = 8192;  // the byte bound stays the default 64 MiB, a quarter of which is 16 MiB
+    REQUIRE(c.export_batch_bytes == 0);
+    REQUIRE(tc::init(c) == tc::status::ok);
+    // 2000 spans of ~2 KB, paced for the ring: ~4 MB, all under the span count of one batch.
+    const std::string payload(2000, 'p');
+    for (int i = 0; i < 2000; ++i) {
+      {
+        tc::span s("request", tc::kind::server);
+        s.set("i", static_cast<std::int64_t>(i));
+        s.set("payload", std::string_view(payload));
+      }
+      if (i % 50 == 49) std::this_thread::sleep_for(1ms);
+    }
+    REQUIRE(tc::flush(10s));
+    const long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+    const std::uint64_t cut = std::max<std::uint64_t>(256 << 10, (l2 > 0 ? static_cast<std::uint64_t>(l2) : 1u << 20) / 8 * 7);
+    const std::uint64_t requests = sink.stat("requests"), largest = sink.stat("max_request_bytes");
+    INFO("L2 " << l2 << ", cut " << cut << ", requests " << requests << ", largest " << largest);
+    CHECK(sink.stat("spans") == 2000);
+    CHECK(largest >= cut);         // cut by size, once the spans reach it...
+    CHECK(largest <= cut + 4096);  // ...passing it by less than one span
+    CHECK(requests >= 4000000 / (cut + 4096));
+    REQUIRE(shutdown_on_time(2s));
+    tct::check_accounting(tc::stats());
+  }
+
   TEST_CASE("http/json with gzip, and several exporters at once: a failing collector does not affect the JSONL backup") {
     tct::temp_dir dir;
     sink_process sink(dir, {});

@@ -126,7 +126,7 @@ struct config {
   double export_rate = 0;                      ///< TRACECRAFT_EXPORT_RATE, spans/s (0: unlimited)
   std::uint32_t export_burst = 0;              ///< TRACECRAFT_EXPORT_BURST, spans (0: one second's worth)
   std::uint32_t export_max_request_bytes = 67108864;  ///< TRACECRAFT_EXPORT_MAX_REQUEST_BYTES (before compression)
-  std::uint32_t export_batch_bytes = 0;  ///< TRACECRAFT_EXPORT_BATCH_BYTES: a batch this big is sent before it has max_export_batch_size spans (0: a quarter of export_queue_bytes)
+  std::uint32_t export_batch_bytes = 0;  ///< TRACECRAFT_EXPORT_BATCH_BYTES: a batch this big is sent before it has max_export_batch_size spans (0: 7/8 of a core's L2 cache, at least 256 KiB, or a quarter of export_queue_bytes if smaller)
   std::uint32_t export_queue_bytes = 67108864;  ///< TRACECRAFT_EXPORT_QUEUE_BYTES: encoded bytes held between drain and network (0: by the span count only)
   std::optional<proxy_settings> proxy;  ///< http_proxy, https_proxy, all_proxy, no_proxy; unset: init() reads them
 
