@@ -235,8 +235,9 @@ class otlp_exporter final : public exporter {
   // the queue's byte bound and default_cut(). Never over half the bound (a batch alone must not
   // fill the queue).
   static std::size_t batch_cut(std::uint32_t batch_bytes, std::uint32_t queue_bytes) noexcept {
-    const std::size_t cut = batch_bytes != 0 ? batch_bytes : std::min<std::size_t>(default_cut(), queue_bytes != 0 ? queue_bytes / 4 : SIZE_MAX);
-    return queue_bytes == 0 ? cut : std::max<std::size_t>(1, std::min<std::size_t>(cut, queue_bytes / 2));
+    if (queue_bytes == 0) return batch_bytes != 0 ? batch_bytes : default_cut();
+    const std::size_t cut = batch_bytes != 0 ? batch_bytes : std::min<std::size_t>(default_cut(), queue_bytes / 4);
+    return std::max<std::size_t>(1, std::min<std::size_t>(cut, queue_bytes / 2));
   }
 
   // The default cut: 7/8 of a core's L2 cache (1 MiB when the system does not say), at least
