@@ -293,6 +293,29 @@ std::size_t fill_until(int fd, std::string& buf, std::string_view delim, std::si
   }
 }
 
+// Ends a connection without losing the last response (RFC 9112 §9.6): the write side is closed
+// first, then whatever the client still sends (the rest of a body refused with 413, say) is read
+// and dropped until it closes too, for at most two seconds. A plain close() with unread input
+// sends a reset instead, and a client still writing its body then fails on its next send without
+// ever reading the answer.
+void close_lingering(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  char tmp[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+  }
+  ::close(fd);
+}
+
 void reset_connection(int fd) {
   linger l{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
@@ -460,7 +483,7 @@ void serve(int fd) {
         g_count.bad_requests.fetch_add(1);
         send_all(fd, response(413, reason_of(413), "application/json",
                               status_body(true, 8, "body over --max-body"), {}, true));
-        break;  // the body is not read: close
+        break;  // the body is not read; close_lingering() drains it
       }
       if (!fill(fd, buf, rq.content_length)) break;
       body = buf.substr(0, rq.content_length);
@@ -479,7 +502,7 @@ void serve(int fd) {
       send_all(fd, response(404, reason_of(404), "", "", {}, !keep));
     }
   }
-  ::close(fd);
+  close_lingering(fd);
 }
 
 void on_signal(int) { g_stop.store(true); }
