@@ -179,6 +179,7 @@ struct run_result {
   std::uint64_t created = 0, exported = 0, dropped = 0, ring_full = 0, queue_full = 0, retry_exhausted = 0, rings_grown = 0;
   std::uint64_t longest_gap_us = 0;  // the drain's longest absence (stats_snapshot::drain_longest_gap_us)
   std::uint64_t standby_moves = 0;
+  std::uint64_t spans_per_request = 0;  // the OTLP exporter's spans exported over its requests
   double seconds = 0, achieved_rate = 0, engine_cpu_s = 0, producer_cpu_s = 0;
   thread_cpu drain_cpu, export_cpu;
   // The middle of the round (from a quarter of it to nine tenths): the engine's threads' CPU over
@@ -296,6 +297,7 @@ run_result paced_run(const options& o, bool exporting, int port, double tick_ns)
   r.rings_grown = s.rings_grown;
   r.longest_gap_us = s.drain_longest_gap_us;
   r.standby_moves = s.standby_moves;
+  if (s.exporter_count > 0 && s.exporters[0].batches > 0) r.spans_per_request = s.exporters[0].spans_exported / s.exporters[0].batches;
   r.seconds = wall;
   r.achieved_rate = double(s.spans_created) / wall;
   for (double p : producer_cpu) r.producer_cpu_s += p;
@@ -677,7 +679,13 @@ int main(int argc, char** argv) {
   }
   const std::uint64_t received = sink_spans(port);  // before the floor's posts
   // The floors, each the median of --rounds, interleaved so that all of them see the same minutes.
-  floor_spans spans(4096, o.trace_spans);
+  // Requests of the engine's size in these rounds (the median round's spans per request; the
+  // default cut follows the L2 cache), so that the floors and the engine copy the same bytes.
+  std::vector<std::uint64_t> per_request;
+  for (const auto& x : with)
+    if (x.spans_per_request > 0) per_request.push_back(x.spans_per_request);
+  std::sort(per_request.begin(), per_request.end());
+  floor_spans spans(per_request.empty() ? 4096 : per_request[per_request.size() / 2], o.trace_spans);
   const std::string request = spans.request();
   const std::uint64_t floor_total = static_cast<std::uint64_t>(std::min(o.rate * std::min(o.seconds, 2.0), 4e6));
   std::vector<floor_result> floors, sockets;
