@@ -678,14 +678,16 @@ int main(int argc, char** argv) {
     with.push_back(paced_run(o, true, port, tick_ns));
   }
   const std::uint64_t received = sink_spans(port);  // before the floor's posts
+  // Median round of each, by `key`.
+  auto median = [](std::vector<run_result> v, auto key) {
+    std::sort(v.begin(), v.end(), [&](const run_result& a, const run_result& b) { return key(a) < key(b); });
+    return v[v.size() / 2];
+  };
   // The floors, each the median of --rounds, interleaved so that all of them see the same minutes.
   // Requests of the engine's size in these rounds (the median round's spans per request; the
   // default cut follows the L2 cache), so that the floors and the engine copy the same bytes.
-  std::vector<std::uint64_t> per_request;
-  for (const auto& x : with)
-    if (x.spans_per_request > 0) per_request.push_back(x.spans_per_request);
-  std::sort(per_request.begin(), per_request.end());
-  floor_spans spans(per_request.empty() ? 4096 : per_request[per_request.size() / 2], o.trace_spans);
+  const std::uint64_t per_request = median(with, [](const run_result& x) { return x.spans_per_request; }).spans_per_request;
+  floor_spans spans(per_request > 0 ? per_request : 4096, o.trace_spans);
   const std::string request = spans.request();
   const std::uint64_t floor_total = static_cast<std::uint64_t>(std::min(o.rate * std::min(o.seconds, 2.0), 4e6));
   std::vector<floor_result> floors, sockets;
@@ -721,11 +723,6 @@ int main(int argc, char** argv) {
   std::remove(port_file.c_str());
   ::rmdir(tmpl);
 
-  // Median round of each.
-  auto median = [](std::vector<run_result> v, auto key) {
-    std::sort(v.begin(), v.end(), [&](const run_result& a, const run_result& b) { return key(a) < key(b); });
-    return v[v.size() / 2];
-  };
   const run_result w = median(with, [](const run_result& x) { return x.engine_cpu_s / std::max<std::uint64_t>(1, x.exported); });
   const run_result n = median(without, [](const run_result& x) { return x.p50_ns; });
   std::uint64_t worst_drops = 0, worst_gap_us = 0;
